@@ -1,0 +1,1 @@
+"""Benchmark scenario generator: build123d scripts → STL + MuJoCo MJCF, strictly validated."""

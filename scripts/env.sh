@@ -1,0 +1,6 @@
+# Sourced by the scripts: the environment every benchgen command runs in.
+export DAGSTER_HOME="${DAGSTER_HOME:-$PWD/dagster_home}"
+export MUJOCO_GL="${MUJOCO_GL:-osmesa}"
+export PYOPENGL_PLATFORM="${PYOPENGL_PLATFORM:-osmesa}"
+export LITELLM_LOCAL_MODEL_COST_MAP=True
+export PATH="$PWD/.venv/bin:$PATH"

@@ -1,0 +1,27 @@
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+os.environ.setdefault("MUJOCO_GL", "osmesa")
+os.environ.setdefault("PYOPENGL_PLATFORM", "osmesa")
+os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
+# Tests never talk to a hosted model by accident.
+os.environ.pop("BENCHGEN_LLM_MODEL", None)
+os.environ.pop("BENCHGEN_LLM_API_BASE", None)
+
+
+@pytest.fixture
+def datasets_dir(tmp_path, monkeypatch):
+    """An empty datasets root for one test (outputs, cache and traces land here)."""
+    root = tmp_path / "datasets"
+    root.mkdir()
+    monkeypatch.setenv("BENCHGEN_DATASETS", str(root))
+    return root
+
+
+@pytest.fixture
+def python_exe():
+    return sys.executable
