@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, Optional
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 Vec3 = tuple[float, float, float]
 
@@ -73,7 +73,7 @@ class SandboxError(BaseModel):
 
 
 class StageResult(BaseModel):
-    name: Literal["compile", "geometry", "mjcf_schema", "mjcf_compile", "stability"]
+    name: Literal["compile", "geometry", "mjcf_compose", "mjcf_schema", "mjcf_compile", "stability"]
     passed: bool
     message: str = ""
     seconds: float = 0.0
@@ -96,3 +96,165 @@ class ValidationReport(BaseModel):
 
     def first_failure(self) -> Optional[StageResult]:
         return next((s for s in self.stages if not s.passed), None)
+
+
+class SandboxLimits(BaseModel):
+    """What one sandboxed build may use. Sent to the build server with each job."""
+
+    wall_timeout_s: float = 60.0  # enforced by the server: the job's process group is killed
+    cpu_time_s: int = 60  # RLIMIT_CPU
+    memory_mb: int = 2048  # address space the script may add on top of the preloaded libraries
+    max_file_mb: int = 64  # RLIMIT_FSIZE: the largest file the job may write
+    max_processes: int = 32  # RLIMIT_NPROC headroom (the kernel ignores it for root; the audit hook still refuses fork)
+    static_check: bool = True  # the AST pre-check; tests switch it off to prove the runtime hooks alone hold
+
+
+# -- authoring: request → plan → script (added by the generator pipeline) ------------------------
+
+class ScaleLimits(BaseModel):
+    """Per-axis (x, y, z) limits of the non-uniform scale a variant may get (seed plan: 0.5–2.0)."""
+
+    min: Vec3 = (0.5, 0.5, 0.5)
+    max: Vec3 = (2.0, 2.0, 2.0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "ScaleLimits":
+        for lo, hi in zip(self.min, self.max):
+            if not 0 < lo <= hi:
+                raise ValueError(f"scale limits need 0 < min <= max per axis, got min={self.min} max={self.max}")
+        return self
+
+
+class VariantSpec(BaseModel):
+    """One variant of a scenario: the seed and scale vector ``build(seed, scale)`` gets."""
+
+    variant_id: str  # "v00", "v01", …
+    seed: int
+    scale: Vec3
+
+
+class GenerationRequest(BaseModel):
+    """What the user asked for one scenario (saved by the CLI / UI per partition)."""
+
+    scenario_id: str
+    tier: Optional[int] = Field(None, ge=1, le=3)
+    family: Optional[str] = None
+    prompt: Optional[str] = None  # free text, e.g. "10 levers, tier 2"
+    seed: int = 0  # base seed: variant seeds and scale vectors are drawn from it
+    variants: int = Field(3, ge=1, le=64)
+
+
+class ScenarioPlan(BaseModel):
+    """The Planner's design of a scenario (editable by a human before the coder runs)."""
+
+    title: str
+    family: Optional[str] = None  # the parametric family the coder should follow, if any
+    tier: int = Field(ge=1, le=3)
+    summary: str
+    geometric_requirements: list[str]
+    learning_objectives: list[str]
+    self_verification: list[str]  # how the scene proves itself solvable/stable (checks to pass)
+    scale_limits: ScaleLimits = Field(default_factory=ScaleLimits)
+
+
+class CoderReply(BaseModel):
+    """The Coder's answer: a complete build123d module defining ``build(seed, scale)``."""
+
+    code: str
+    notes: str = ""
+
+
+class ReviewVerdict(BaseModel):
+    """The Internal Reviewer's verdict on a script, before it is run."""
+
+    decision: Literal["approve", "revise"]
+    issues: list[str] = Field(default_factory=list)
+    summary: str = ""
+
+
+class AgentStep(BaseModel):
+    """One agent call as sent and answered (what an RL trace needs)."""
+
+    role: str
+    prompt_version: str
+    prompt_hash: str
+    messages: list[dict[str, Any]]
+    reply: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: Optional[float] = None
+    latency_s: float = 0.0
+    cache_hit: bool = False
+
+
+class CoderAttempt(BaseModel):
+    """One round of Coder ⇄ Internal Reviewer ⇄ validator; every round is kept."""
+
+    attempt: int  # 1-based
+    source: Literal["coder", "override"]
+    code: str
+    notes: str = ""
+    coder: Optional[AgentStep] = None
+    review: Optional[ReviewVerdict] = None
+    reviewer: Optional[AgentStep] = None
+    validation: Optional[ValidationReport] = None  # the probe variant; None if the review sent it back
+    feedback: Optional[str] = None  # exactly what went back to the coder after this attempt
+    seconds: float = 0.0
+
+    @property
+    def accepted(self) -> bool:
+        return self.validation is not None and self.validation.passed
+
+
+class ScenarioScript(BaseModel):
+    """Result of the generation loop: the script to run on every variant, and how it came about."""
+
+    scenario_id: str
+    code: str
+    accepted: bool  # the probe variant passed validation
+    source: Literal["coder", "override"]
+    attempts: list[CoderAttempt]
+    code_sha256: str
+
+
+class ScenarioManifest(BaseModel):
+    """One row of the benchmark manifest: a variant of a scenario and where its files are."""
+
+    scenario_id: str
+    variant_id: str
+    name: str
+    title: str
+    tier: int
+    family: Optional[str]
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    seed: int
+    scale: Vec3
+    status: Literal["valid", "rejected"]
+    dir: str  # datasets/benchmarks/<scenario>/<variant> or datasets/benchmarks/staging/…
+    mjcf_path: Optional[str] = None
+    stl_paths: list[str] = Field(default_factory=list)
+    validation_path: str
+    preview_path: Optional[str] = None
+    mjcf_sha256: Optional[str] = None
+    stl_sha256: list[str] = Field(default_factory=list)
+    script_sha256: str
+
+
+class VariantOutcome(BaseModel):
+    manifest: ScenarioManifest
+    report: ValidationReport
+
+
+class ScenarioValidation(BaseModel):
+    """Every variant of one scenario, validated and exported (valid) or staged (rejected)."""
+
+    scenario_id: str
+    variants: list[VariantOutcome]
+
+    @property
+    def valid(self) -> int:
+        return sum(v.report.passed for v in self.variants)
+
+    @property
+    def yield_ratio(self) -> float:
+        return self.valid / len(self.variants) if self.variants else 0.0

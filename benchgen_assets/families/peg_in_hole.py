@@ -1,0 +1,63 @@
+"""Tier 1 — peg in hole: a fixed block with a round or square hole (through or blind) and a free
+peg standing on the table beside it, sized to the hole with a small clearance."""
+
+import random
+
+from build123d import Align, Box, Cylinder, Pos
+from benchgen_assets.scene import Part, Scene
+
+BOTTOM = (Align.CENTER, Align.CENTER, Align.MIN)
+DROP_MM = 0.5  # free parts start this far above their support
+
+
+def build(seed: int, scale: tuple[float, float, float]) -> Scene:
+    rng = random.Random(seed)
+    sx, sy, sz = scale
+    square = rng.random() < 0.4
+    through = rng.random() < 0.6
+    hole_r = rng.uniform(9.0, 15.0) * min(sx, sy)  # round stays round: the smaller footprint scale
+    wall = rng.uniform(6.0, 12.0)
+    length = 2 * hole_r + 2 * wall * sx
+    width = 2 * hole_r + 2 * wall * sy
+    height = rng.uniform(25.0, 45.0) * sz
+    depth = height if through else height * rng.uniform(0.75, 0.9)
+    clearance = rng.uniform(0.3, 1.2)
+
+    # the cutter overshoots the faces it opens by 1 mm so no zero-thickness skin remains
+    cut_bottom = -1.0 if through else height - depth
+    cut_height = height + 1.0 - cut_bottom
+    if square:
+        cutter = Box(2 * hole_r, 2 * hole_r, cut_height, align=BOTTOM)
+    else:
+        cutter = Cylinder(hole_r, cut_height, align=BOTTOM)
+    block = Box(length, width, height, align=BOTTOM) - Pos(0, 0, cut_bottom) * cutter
+
+    peg_r = hole_r - clearance
+    # tall enough to stick out of the hole, short enough (≤ 3 diameters) to stand without toppling
+    peg_h = min(depth + rng.uniform(10.0, 25.0) * sz, 6 * peg_r)
+    peg_x = length / 2 + rng.uniform(15.0, 40.0) + peg_r
+    peg_y = rng.uniform(-0.3, 0.3) * width
+    if square:
+        peg = Pos(peg_x, peg_y, DROP_MM) * Box(2 * peg_r, 2 * peg_r, peg_h, align=BOTTOM)
+    else:
+        peg = Pos(peg_x, peg_y, DROP_MM) * Cylinder(peg_r, peg_h, align=BOTTOM)
+
+    parameters = {
+        "hole_shape": "square" if square else "round", "through_hole": through,
+        "hole_radius_mm": round(hole_r, 3), "hole_depth_mm": round(depth, 3),
+        "block_mm": [round(length, 3), round(width, 3), round(height, 3)],
+        "clearance_mm": round(clearance, 3), "peg_length_mm": round(peg_h, 3),
+        "peg_offset_mm": [round(peg_x, 3), round(peg_y, 3)],
+    }
+    return Scene(
+        name="peg_in_hole",
+        description=("Insert the free {} peg into the {} hole of the fixed block ({:.2f} mm clearance)."
+                     .format(parameters["hole_shape"], "through" if through else "blind", clearance)),
+        parts=[
+            Part("block", block, role="fixture", joint="fixed", density_kg_m3=700.0,
+                 rgba=(0.55, 0.42, 0.3, 1.0)),
+            Part("peg", peg, role="object", joint="free", density_kg_m3=2700.0,
+                 rgba=(0.75, 0.75, 0.8, 1.0), friction=0.6),
+        ],
+        parameters=parameters,
+    )

@@ -1,0 +1,78 @@
+"""Strict validation of one built variant: geometry → MJCF composition → schema → compile → stability.
+
+Stages run in order and stop at the first failure (a later stage cannot mean anything once an
+earlier one failed); every stage that ran is reported with its message and time.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable
+
+import mujoco
+
+from benchgen_assets.records import BuildOutput, StageResult, ValidationReport
+
+from .decompose import DecompositionError
+from .mjcf import CompositionError, compose_mjcf
+from .schema import mjcf_schema_errors
+from .stability import stability_check
+
+
+def validate_variant(build: BuildOutput, out_dir: Path, *, scenario_id: str, variant_id: str, decompose: bool = True,
+                     cache_dir: Path | None = None) -> ValidationReport:
+    """Validate ``build``; writes ``out_dir/scene.xml`` and ``out_dir/meshes/`` on the way."""
+    report = ValidationReport(scenario_id=scenario_id, variant_id=variant_id, seed=build.seed, scale=build.scale, passed=False)
+    xml_path = Path(out_dir) / "scene.xml"
+
+    def run(name: str, stage: Callable[[], str | None]) -> bool:
+        """Run one stage: it returns None when it passes, else the failure message."""
+        start = time.perf_counter()
+        failure = stage()
+        seconds = time.perf_counter() - start
+        report.timings_s[name] = round(seconds, 4)
+        report.stages.append(StageResult(name=name, passed=failure is None, message=failure or "ok", seconds=round(seconds, 4)))
+        return failure is None
+
+    def geometry() -> str | None:
+        if not build.parts:
+            return "the build has no parts"
+        bad = [f"{p.name}: {', '.join(p.geometry.issues) or _geometry_flags(p.geometry)}" for p in build.parts if not p.geometry.ok]
+        return "invalid geometry: " + "; ".join(bad) if bad else None
+
+    def compose() -> str | None:
+        try:
+            compose_mjcf(build, Path(out_dir), decompose=decompose, cache_dir=cache_dir)
+        except (CompositionError, DecompositionError) as exc:
+            return str(exc)
+        return None
+
+    def schema() -> str | None:
+        errors = mjcf_schema_errors(xml_path.read_text(encoding="utf-8"))
+        return f"{len(errors)} schema error(s): " + "; ".join(errors[:20]) if errors else None
+
+    def compile_model() -> str | None:
+        try:
+            mujoco.MjModel.from_xml_path(str(xml_path))
+        except ValueError as exc:  # MuJoCo's compiler errors
+            return f"MuJoCo compile error: {exc}"
+        return None
+
+    def stability() -> str | None:
+        result = stability_check(xml_path)
+        report.max_velocity = result.max_velocity
+        report.max_penetration_m = result.max_penetration_m
+        report.warnings = result.warnings
+        return None if result.passed else result.message
+
+    report.passed = (run("geometry", geometry) and run("mjcf_compose", compose) and run("mjcf_schema", schema)
+                     and run("mjcf_compile", compile_model) and run("stability", stability))
+    return report
+
+
+def _geometry_flags(geometry) -> str:
+    flags = {"brep invalid": not geometry.brep_valid, "not manifold": not geometry.manifold,
+             "not watertight": not geometry.watertight, "inconsistent winding": not geometry.winding_consistent,
+             "self-intersecting": geometry.self_intersecting}
+    return ", ".join(k for k, v in flags.items() if v)
