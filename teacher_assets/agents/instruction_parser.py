@@ -1,0 +1,239 @@
+"""The offline teacher's instruction parser: instruction text → task goals over typed entities.
+
+A small rule-based reader of household manipulation instructions ("put the cup in the drawer and
+close it"): clauses, verbs, objects, containers, surfaces, appliances, pronouns. It knows which
+verbs no PAL v1 primitive can do (cook, fold, screw, pour …).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal, Optional
+
+from pydantic import BaseModel
+
+from teacher_assets.bt.pal import infer_affordances
+
+WIPING_TOOLS = ("sponge", "rag", "cloth", "towel", "paper_towel", "brush", "wipe")
+CUTTING_TOOLS = ("knife", "scissors", "cleaver")
+
+# Verbs no PAL v1 primitive can do, with the reason the feasibility agent gives.
+INFEASIBLE_VERBS = {
+    "cook": "cooking needs heat control and recipes no PAL primitive provides",
+    "fry": "frying is cooking: no PAL primitive controls it",
+    "bake": "baking is cooking: no PAL primitive controls it",
+    "boil": "boiling is cooking: no PAL primitive controls it",
+    "fold": "folding deformable objects has no PAL primitive",
+    "unfold": "unfolding deformable objects has no PAL primitive",
+    "screw": "screwing needs a twisting motion no PAL primitive provides",
+    "unscrew": "unscrewing needs a twisting motion no PAL primitive provides",
+    "pour": "pouring needs controlled tilting of a held container; PAL v1 has no POUR",
+    "tie": "tying knots has no PAL primitive",
+    "stir": "stirring needs a continuous tool motion no PAL primitive provides",
+    "peel": "peeling has no PAL primitive",
+    "sew": "sewing has no PAL primitive",
+    "assemble": "assembly needs insertion and fastening no PAL primitive provides",
+    "hammer": "hammering has no PAL primitive",
+    "iron": "ironing has no PAL primitive",
+    "type": "typing has no PAL primitive",
+    "write": "writing has no PAL primitive",
+    "draw": "drawing has no PAL primitive",
+    "knead": "kneading has no PAL primitive",
+}
+
+GoalKind = Literal["navigate", "pick", "place_on_top", "place_inside", "place_near_heating", "open", "close",
+                   "toggle_on", "toggle_off", "soak_under", "soak_inside", "wipe", "cut", "release"]
+
+
+class Goal(BaseModel):
+    kind: GoalKind
+    obj: str  # the object acted on (held object for place/soak/release; surface for wipe)
+    target: Optional[str] = None  # destination, fluid source, surface being wiped/cut
+    tool: Optional[str] = None  # held tool for wipe / cut
+    source: Optional[str] = None  # where a picked object is taken from
+    clause: str
+
+
+class ParsedInstruction(BaseModel):
+    instruction: str
+    goals: list[Goal] = []
+    infeasible: list[tuple[str, str]] = []  # (verb, reason)
+    unparsed: list[str] = []  # clauses with no PAL mapping
+
+    @property
+    def feasible(self) -> bool:
+        return bool(self.goals) and not self.infeasible and not self.unparsed
+
+    def entities(self) -> list[str]:
+        seen: dict[str, None] = {}
+        for g in self.goals:
+            for name in (g.obj, g.target, g.tool):
+                if name:
+                    seen[name] = None
+        return list(seen)
+
+
+_ARTICLES = re.compile(r"\b(the|a|an|some|this|that|these|those|its|his|her|their|my|your)\b")
+_SPLIT = re.compile(r"\s*(?:,\s*and then|,\s*then|\band then\b|\bthen\b|;|,\s*and\b|,|\band\b|\bafter that\b)\s*")
+_PRONOUNS = {"it", "them", "that", "this", "one"}
+
+_P = r"(?:on top of|onto|on|upon|over)"
+_IN = r"(?:inside of|inside|into|in)"
+_PLACE_VERBS = r"(?:put|place|set|move|transfer|drop|stack|return|load|store|hang|lay|leave|throw|toss|insert)"
+_PICK_VERBS = r"(?:pick up|pick|grab|grasp|take|lift|get|collect|hold)"
+
+_RULES: list[tuple[re.Pattern, str]] = [
+    (re.compile(rf"^(?:go|navigate|move|walk|drive|head)\s+(?:over\s+)?(?:to|towards|toward)\s+(?P<obj>.+)$"), "navigate"),
+    (re.compile(rf"^approach\s+(?P<obj>.+)$"), "navigate"),
+    (re.compile(rf"^(?:turn|switch|toggle|power)\s+on\s+(?P<obj>.+)$"), "toggle_on"),
+    (re.compile(rf"^(?:turn|switch|toggle|power)\s+(?P<obj>.+?)\s+on$"), "toggle_on"),
+    (re.compile(rf"^(?:turn|switch|toggle|power)\s+off\s+(?P<obj>.+)$"), "toggle_off"),
+    (re.compile(rf"^(?:turn|switch|toggle|power)\s+(?P<obj>.+?)\s+off$"), "toggle_off"),
+    (re.compile(rf"^(?:start|activate)\s+(?P<obj>.+)$"), "toggle_on"),
+    (re.compile(rf"^(?:stop|deactivate)\s+(?P<obj>.+)$"), "toggle_off"),
+    (re.compile(rf"^open(?:\s+up)?\s+(?P<obj>.+)$"), "open"),
+    (re.compile(rf"^(?:close|shut)\s+(?P<obj>.+)$"), "close"),
+    (re.compile(rf"^(?:soak|wet|dampen|rinse|moisten|dip)\s+(?P<obj>.+?)\s+(?:under|beneath)\s+(?P<target>.+)$"), "soak_under"),
+    (re.compile(rf"^(?:soak|wet|dampen|rinse|moisten|dip)\s+(?P<obj>.+?)\s+{_IN}\s+(?P<target>.+)$"), "soak_inside"),
+    (re.compile(rf"^(?:wipe|clean|scrub|dust|polish)\s+(?P<target>.+?)\s+(?:with|using)\s+(?P<tool>.+)$"), "wipe"),
+    (re.compile(rf"^(?:wipe|clean|scrub|dust|polish)\s+(?P<target>.+)$"), "wipe"),
+    (re.compile(rf"^(?:use)\s+(?P<tool>.+?)\s+to\s+(?:wipe|clean|scrub)\s+(?P<target>.+)$"), "wipe"),
+    (re.compile(rf"^(?:cut|slice|chop|dice|halve)\s+(?P<target>.+?)\s+(?:with|using)\s+(?P<tool>.+)$"), "cut"),
+    (re.compile(rf"^(?:cut|slice|chop|dice|halve)\s+(?P<target>.+)$"), "cut"),
+    (re.compile(rf"^(?:use)\s+(?P<tool>.+?)\s+to\s+(?:cut|slice|chop)\s+(?P<target>.+)$"), "cut"),
+    (re.compile(rf"^(?:heat|warm|warm up|heat up)\s+(?P<obj>.+?)\s+(?:on|near|next to|over|with|using|in)\s+(?P<target>.+)$"), "place_near_heating"),
+    (re.compile(rf"^(?:heat|warm|warm up|heat up)\s+(?P<obj>.+)$"), "place_near_heating"),
+    (re.compile(rf"^{_PLACE_VERBS}\s+(?P<obj>.+?)\s+(?:next to|near|beside|by|close to)\s+(?P<target>.+)$"), "place"),
+    (re.compile(rf"^{_PLACE_VERBS}\s+(?P<obj>.+?)\s+(?:back\s+)?{_IN}(?:\s+(?P<target>.+))?$"), "place_inside"),
+    (re.compile(rf"^{_PLACE_VERBS}\s+(?P<obj>.+?)\s+(?:back\s+)?{_P}\s+(?P<target>.+)$"), "place_on_top"),
+    (re.compile(rf"^{_PLACE_VERBS}\s+(?P<obj>.+?)\s+(?:back\s+)?(?:to|towards)\s+(?P<target>.+)$"), "place"),
+    (re.compile(rf"^{_PICK_VERBS}\s+(?P<obj>.+?)\s+(?:and\s+)?{_PLACE_VERBS}?\s*(?:it\s+)?{_IN}\s+(?P<target>.+)$"), "place_inside"),
+    (re.compile(rf"^(?:drop|release|let go of|let go)\s*(?P<obj>.*)$"), "release"),
+    (re.compile(rf"^{_PICK_VERBS}\s+(?P<obj>.+?)\s+(?:up\s+)?(?:from|off|out of)\s+(?P<source>.+)$"), "pick"),
+    (re.compile(rf"^{_PICK_VERBS}\s+(?P<obj>.+?)(?:\s+up)?$"), "pick"),
+]
+
+
+_PART_WORDS = {"element", "handle", "edge", "side", "corner", "surface", "part", "piece", "middle", "center"}
+_LOCATION = re.compile(r"\s+(?:on|in|at|inside|from|near|under|next to|beside)\s+.*$")
+
+
+def object_phrase(phrase: str) -> str:
+    """'the bread on the cutting board' → 'the bread'; 'the heating element of the stove' → 'the stove'."""
+    phrase = _LOCATION.sub("", phrase)
+    head, sep, owner = phrase.partition(" of ")
+    if sep and set(head.split()) & _PART_WORDS:
+        return owner
+    return head
+
+
+def snake(phrase: str) -> str:
+    words = _ARTICLES.sub(" ", phrase.lower())
+    words = re.sub(r"[^a-z0-9 ]+", " ", words)
+    words = re.sub(r"\b(up|please|carefully|gently|slowly|again|back|away|down|out)\b", " ", words)
+    return "_".join(words.split())
+
+
+def ground(name: str, known_objects: tuple[str, ...]) -> str:
+    """The scene object a phrase names: 'desk_lamp' → 'lamp', 'top_drawer' → 'drawer' when those are known."""
+    if not known_objects or name in known_objects:
+        return name
+    tokens = name.split("_")
+    candidates = [k for k in known_objects if set(k.split("_")) <= set(tokens)]
+    if not candidates:
+        return name
+    return max(candidates, key=lambda k: (len(k.split("_")), k.split("_")[-1] == tokens[-1]))
+
+
+# What a goal's destination must afford; an unknown name falls back to the scene object that does.
+_NEEDS = {"soak_under": "fluid_source", "soak_inside": "container", "place_inside": "container",
+          "place_near_heating": "heat_source"}
+
+
+def _afforded(name: Optional[str], need: str) -> bool:
+    aff = infer_affordances(name or "")
+    return bool(getattr(aff, need)) or (need == "container" and aff.openable)
+
+
+def is_openable(name: str) -> bool:
+    return infer_affordances(name).openable
+
+
+def is_heat_source(name: str) -> bool:
+    return infer_affordances(name).heat_source
+
+
+def _is_tool(name: str, tools: tuple[str, ...]) -> bool:
+    return any(t in name.split("_") for t in tools)
+
+
+def parse_instruction(text: str, *, known_objects: tuple[str, ...] = ()) -> ParsedInstruction:
+    """Goals in instruction order; verbs no primitive can do are reported, never guessed."""
+    clean = " ".join(text.strip().lower().replace("\n", " ").split()).rstrip(".!?")
+    parsed = ParsedInstruction(instruction=text.strip())
+    for verb, reason in INFEASIBLE_VERBS.items():
+        if re.search(rf"\b{verb}(s|ed|ing)?\b", clean):
+            parsed.infeasible.append((verb, reason))
+    if parsed.infeasible:
+        return parsed
+    last_object: Optional[str] = None  # the last thing handled (pronoun target for place verbs)
+    last_fixture: Optional[str] = None  # the last container/appliance (pronoun target for open/close/toggle)
+    for clause in (c.strip() for c in _SPLIT.split(clean)):
+        if not clause:
+            continue
+        goal = _match_clause(clause)
+        if goal is None:
+            parsed.unparsed.append(clause)
+            continue
+        fixture_verb = goal.kind in ("open", "close", "toggle_on", "toggle_off")
+        for field in ("obj", "target", "tool"):
+            value = getattr(goal, field)
+            if value in _PRONOUNS or value == "" or (field == "target" and value is None and goal.kind == "place_inside"):
+                prefer_fixture = fixture_verb or field == "target"
+                resolved = (last_fixture if prefer_fixture else last_object) or last_object or last_fixture
+                setattr(goal, field, resolved)
+            elif value:
+                setattr(goal, field, ground(value, known_objects))
+        need = _NEEDS.get(goal.kind)
+        if need and goal.target and not _afforded(goal.target, need):
+            options = ([last_fixture] if last_fixture else []) + list(known_objects)
+            goal.target = next((o for o in options if _afforded(o, need)), goal.target)
+        if goal.kind == "wipe" and not goal.tool:
+            goal.tool = next((o for o in known_objects if _is_tool(o, WIPING_TOOLS)), "cloth")
+        if goal.kind == "cut" and not goal.tool:
+            goal.tool = next((o for o in known_objects if _is_tool(o, CUTTING_TOOLS)), "knife")
+        if goal.kind == "place_near_heating" and not goal.target:
+            goal.target = "stove"
+        if goal.kind == "release" and not goal.obj:
+            goal.obj = last_object
+        if not goal.obj:
+            parsed.unparsed.append(clause)
+            continue
+        parsed.goals.append(goal)
+        if fixture_verb:
+            last_fixture = goal.obj
+        else:
+            last_object = goal.obj if goal.kind not in ("wipe", "cut") else goal.tool
+            if goal.target and (is_openable(goal.target) or infer_affordances(goal.target).toggleable):
+                last_fixture = goal.target
+    return parsed
+
+
+def _match_clause(clause: str) -> Optional[Goal]:
+    for pattern, kind in _RULES:
+        m = pattern.match(clause)
+        if not m:
+            continue
+        groups = {k: snake(object_phrase(v)) if v is not None else None for k, v in m.groupdict().items()}
+        target, tool = groups.get("target"), groups.get("tool")
+        if kind == "place":  # "move X to / near Y": near a heat source, inside a container, else on top
+            aff = infer_affordances(target or "")
+            kind = ("place_near_heating" if aff.heat_source else
+                    "place_inside" if aff.container and not aff.surface else "place_on_top")
+        elif kind in ("place_on_top", "place_inside") and is_heat_source(target or ""):
+            kind = "place_near_heating"  # "put the pot on the stove": the PAL primitive for heating
+        if kind in ("wipe", "cut"):  # the acted-on thing is the surface/food; the hand holds the tool
+            return Goal(kind=kind, obj=target or "", target=target, tool=tool, clause=clause)
+        return Goal(kind=kind, obj=groups.get("obj") or "", target=target, tool=tool, source=groups.get("source"),
+                    clause=clause)
+    return None

@@ -1,0 +1,54 @@
+"""Blocking asset checks on ``bt_xml``: a failing check stops the score and the dataset for that episode.
+
+For an episode that stopped before ``bt_xml`` there is no tree to check: the check passes as not
+applicable and says why (the stop itself is visible on the asset that stopped it).
+"""
+
+import warnings
+
+from dagster import AssetCheckResult, PreviewWarning, asset_check
+
+from .assets import bt_xml, episodes_partitions
+
+# Partitioned asset checks are "preview" in Dagster 1.13; they are what lets a check see one episode.
+warnings.filterwarnings("ignore", message="Specifying a partitions_def on an AssetCheckSpec", category=PreviewWarning)
+
+
+def _result(state, run) -> AssetCheckResult:
+    if state.bt_xml is None:
+        return AssetCheckResult(passed=True, description="not applicable: the episode has no tree", metadata={
+            "applicable": False, "reason": f"no tree: episode {state.status} at {state.stopped_at}: {state.reason}"})
+    verdict = run(state)
+    return AssetCheckResult(passed=verdict.passed, description=verdict.description[:1000],
+                            metadata={"applicable": True, "result": verdict.description[:2000], **verdict.details})
+
+
+@asset_check(asset=bt_xml, blocking=True, partitions_def=episodes_partitions, description="XML well-formed; BehaviorTree.CPP v4 structure (format 4, main tree, subtrees, TreeNodesModel).")
+def bt_schema_check(bt_xml) -> AssetCheckResult:
+    from teacher_assets.tree_checks import schema_check
+
+    return _result(bt_xml, lambda s: schema_check(s.bt_xml))
+
+
+@asset_check(asset=bt_xml, blocking=True, partitions_def=episodes_partitions, description="The tree loads in BehaviorTree.CPP with the 14 PAL actions registered.")
+def btcpp_load_check(bt_xml) -> AssetCheckResult:
+    from teacher_assets.tree_checks import btcpp_load_check as check
+
+    return _result(bt_xml, lambda s: check(s.bt_xml))
+
+
+@asset_check(asset=bt_xml, blocking=True, partitions_def=episodes_partitions, description="Only PAL v1 actions; obj on all but RELEASE; no timeout_ms; every {var} bound.")
+def pal_compliance_check(bt_xml) -> AssetCheckResult:
+    from teacher_assets.tree_checks import pal_check
+
+    return _result(bt_xml, lambda s: pal_check(s.bt_xml))
+
+
+@asset_check(asset=bt_xml, blocking=True, partitions_def=episodes_partitions, description="Symbolic world ticks to SUCCESS, also with a guarded primitive failing once.")
+def executability_check(bt_xml) -> AssetCheckResult:
+    from teacher_assets.tree_checks import executability_check as check
+
+    return _result(bt_xml, lambda s: check(s.bt_xml, s.scene_report.object_states if s.scene_report else {}))
+
+
+TEACHER_CHECKS = [bt_schema_check, btcpp_load_check, pal_compliance_check, executability_check]

@@ -1,0 +1,52 @@
+"""The teacher CLI as a user runs it: a subprocess on its own Dagster home and datasets root."""
+
+import os
+import shutil
+import subprocess
+import sys
+
+from dagster import DagsterInstance, RunsFilter
+
+from resources.paths import PROJECT_ROOT
+
+SAMPLES = PROJECT_ROOT / "datasets" / "oxe"
+
+
+def test_cli_runs_episodes_through_dagster_and_prints_a_summary(tmp_path, monkeypatch):
+    episodes = tmp_path / "episodes"
+    for name in ("pick_cup_place_tray", "screw_light_bulb"):
+        shutil.copytree(SAMPLES / name, episodes / name)
+    empty = episodes / "empty_instruction"
+    shutil.copytree(SAMPLES / "lamp_on", empty)
+    (empty / "instruction.txt").write_text("   \n")
+    home, data = tmp_path / "dagster_home", tmp_path / "datasets"
+    env = {**os.environ, "DAGSTER_HOME": str(home), "BENCHGEN_DATASETS": str(data)}
+    env.pop("BENCHGEN_LLM_MODEL", None)
+
+    out = subprocess.run([sys.executable, "-m", "teacher_assets.manager", "run", "--episodes", str(episodes),
+                          "--workers", "2"], capture_output=True, text=True, cwd=PROJECT_ROOT, env=env, timeout=600)
+    assert out.returncode == 0, out.stdout + out.stderr
+    text = out.stdout
+    assert "3 episodes from" in text
+    assert "pick_cup_place_tray: accepted" in text
+    assert "screw_light_bulb: skipped" in text and "'screw'" in text
+    assert "empty_instruction: invalid" in text and "empty_instruction" in text
+    for line in ("accepted  1", "skipped   1", "invalid   1", "rejected  0", "repaired  0", "tokens", "episodes/min"):
+        assert line in text, line
+    assert (data / "proposer" / "pick_cup_place_tray" / "bt.xml").is_file()
+    assert (data / "proposer" / "proposer_dataset.parquet").is_file()
+
+    # The runs are in the instance the UI reads: one per episode plus the dataset run.
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    with DagsterInstance.get() as instance:
+        assert sorted(instance.get_dynamic_partitions("episodes")) == ["empty_instruction", "pick_cup_place_tray",
+                                                                       "screw_light_bulb"]
+        runs = instance.get_runs(RunsFilter(tags={"teacher/launched_by": "teacher_assets.manager"}))
+        assert len(runs) == 4 and all(r.is_success for r in runs)
+
+
+def test_cli_rejects_a_missing_folder(tmp_path):
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "home"), "BENCHGEN_DATASETS": str(tmp_path / "data")}
+    out = subprocess.run([sys.executable, "-m", "teacher_assets.manager", "run", "--episodes", str(tmp_path / "nope")],
+                         capture_output=True, text=True, cwd=PROJECT_ROOT, env=env, timeout=120)
+    assert out.returncode == 2 and "is not a folder" in out.stderr
