@@ -1,0 +1,238 @@
+"""Scenario generator assets, partitioned per scenario id; each is a thin call into ``pipeline``."""
+
+
+import base64
+import io
+import time
+from typing import Optional
+
+from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, Output, asset
+from pydantic import Field
+
+from benchgen_assets.records import GenerationRequest, ScenarioPlan, ScenarioScript, ScenarioValidation
+from resources.dagster_resources import LLMResource
+
+from .partitions import GROUP, scenario_partitions
+
+
+def _md_table(header: list[str], rows: list[list]) -> str:
+    def cell(v) -> str:
+        return str(v).replace("|", "\\|").replace("\n", " ")[:200]
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _usage_metadata(client) -> dict:
+    return {k: v for k, v in client.usage_totals().items() if v is not None}
+
+
+class GenerationRequestConfig(Config):
+    """Set any of these to create or change the partition's request from the UI."""
+
+    tier: Optional[int] = Field(None, description="1 (single objects) … 3 (mechanisms)")
+    family: Optional[str] = Field(None, description="e.g. peg_in_hole, lever")
+    prompt: Optional[str] = Field(None, description='free text, e.g. "10 levers, tier 2"')
+    seed: Optional[int] = Field(None, description="base seed of the variants")
+    variants: Optional[int] = Field(None, description="variants (seed × scale vector) to build")
+
+
+@asset(partitions_def=scenario_partitions, group_name=GROUP, kinds={"python"})
+def generation_request(context: AssetExecutionContext, config: GenerationRequestConfig) -> Output[GenerationRequest]:
+    """What was asked for this scenario: tier, family or free-text prompt, base seed, variant count."""
+    from benchgen_assets.authoring.variants import draw_variants
+    from benchgen_assets.pipeline import load_request, save_request
+    from benchgen_assets.records import ScaleLimits
+
+    overrides = config.model_dump()
+    request = load_request(context.partition_key, overrides)
+    if any(v is not None for v in overrides.values()):
+        save_request(request)
+    # The variant seeds depend on the base seed only; their scale vectors also on the plan's limits.
+    seeds = [v.seed for v in draw_variants(request.seed, request.variants, ScaleLimits())]
+    return Output(request, metadata={
+        "tier": request.tier or 0, "family": request.family or "", "prompt": request.prompt or "",
+        "seed": request.seed, "variants": request.variants, "variant_seeds": MetadataValue.json(seeds),
+    })
+
+
+class ScenarioPlanConfig(Config):
+    """Human-in-the-loop plan edits: every field set here replaces the planner's value."""
+
+    title: Optional[str] = None
+    family: Optional[str] = None
+    tier: Optional[int] = None
+    summary: Optional[str] = None
+    geometric_requirements: Optional[list[str]] = None
+    learning_objectives: Optional[list[str]] = None
+    self_verification: Optional[list[str]] = None
+    scale_min: Optional[list[float]] = Field(None, description="per-axis (x, y, z) lower scale limits")
+    scale_max: Optional[list[float]] = Field(None, description="per-axis (x, y, z) upper scale limits")
+
+    def edits(self) -> dict:
+        out = {k: v for k, v in self.model_dump(exclude={"scale_min", "scale_max"}).items() if v is not None}
+        limits = {k: v for k, v in (("min", self.scale_min), ("max", self.scale_max)) if v is not None}
+        if limits:
+            out["scale_limits"] = limits
+        return out
+
+
+@asset(partitions_def=scenario_partitions, group_name=GROUP, kinds={"python"})
+def scenario_plan(context: AssetExecutionContext, config: ScenarioPlanConfig, llm: LLMResource,
+                  generation_request: GenerationRequest) -> Output[ScenarioPlan]:
+    """The Planner's design: geometric requirements, learning objectives, self-verification, scale limits."""
+    from benchgen_assets.pipeline import make_plan, variants_for
+
+    client = llm.client_for(context)
+    edits = config.edits()
+    plan, step = make_plan(client, generation_request, edits)
+    variants = variants_for(generation_request, plan)
+    return Output(plan, metadata={
+        "family": plan.family or "", "tier": plan.tier, "title": plan.title, "human_edits": sorted(edits),
+        "plan": MetadataValue.json(plan.model_dump(mode="json")),
+        "variants": MetadataValue.md(_md_table(["variant", "seed", "scale (x, y, z)"],
+                                               [[v.variant_id, v.seed, v.scale] for v in variants])),
+        "prompt_hash": step.prompt_hash, **_usage_metadata(client),
+    })
+
+
+class ScenarioScriptConfig(Config):
+    max_attempts: int = Field(4, ge=1, le=20, description="Coder ⇄ Reviewer ⇄ validator rounds")
+    code_override: Optional[str] = Field(None, description="a whole build123d module to use instead of the coder's")
+
+
+@asset(partitions_def=scenario_partitions, group_name=GROUP, kinds={"python", "build123d"})
+def scenario_script(context: AssetExecutionContext, config: ScenarioScriptConfig, llm: LLMResource,
+                    generation_request: GenerationRequest, scenario_plan: ScenarioPlan) -> Output[ScenarioScript]:
+    """The build123d module with ``build(seed, scale)``, from the Coder ⇄ Internal Reviewer ⇄ validator loop."""
+    from benchgen_assets import layout
+    from benchgen_assets.pipeline import make_script
+
+    client = llm.client_for(context)
+    t0 = time.monotonic()
+    script = make_script(client, generation_request, scenario_plan, max_attempts=config.max_attempts,
+                         code_override=config.code_override)
+    rows = []
+    for a in script.attempts:
+        failed = a.validation.first_failure() if a.validation else None
+        rows.append([a.attempt, a.source, a.review.decision if a.review else "-",
+                     "; ".join(a.review.issues) if a.review and a.review.issues else "",
+                     "-" if a.validation is None else ("passed" if a.validation.passed else f"failed: {failed.name}"),
+                     (a.feedback or "")[:160], a.seconds])
+    if not script.accepted:
+        context.log.warning(f"no attempt passed validation on the probe variant after {len(script.attempts)} "
+                            f"attempt(s); the last one goes on (its variants will be staged). "
+                            f"Last feedback: {script.attempts[-1].feedback}")
+    return Output(script, metadata={
+        "accepted": script.accepted, "source": script.source, "attempts": len(script.attempts),
+        "code_sha256": script.code_sha256,
+        "attempt_table": MetadataValue.md(_md_table(
+            ["attempt", "source", "review", "issues", "validator", "feedback", "seconds"], rows)),
+        "script": MetadataValue.path(str(layout.scenario_dir(script.scenario_id) / "script.py")),
+        "attempts_dir": MetadataValue.path(str(layout.scenario_dir(script.scenario_id) / "attempts")),
+        "seconds": round(time.monotonic() - t0, 3), **_usage_metadata(client),
+    })
+
+
+@asset(partitions_def=scenario_partitions, group_name=GROUP, kinds={"mujoco"})
+def validated_scenario(context: AssetExecutionContext, generation_request: GenerationRequest,
+                       scenario_plan: ScenarioPlan, scenario_script: ScenarioScript) -> Output[ScenarioValidation]:
+    """Every variant (seed × scale) built in the sandbox, validated strictly, and exported to
+    ``datasets/benchmarks/<id>/<variant>/`` (valid) or ``staging/`` (rejected, with its report)."""
+    from benchgen_assets import layout
+    from benchgen_assets.pipeline import variants_for
+    from benchgen_assets.variant_runner import validate_scenario
+
+    t0 = time.monotonic()
+    result = validate_scenario(context.partition_key, scenario_plan, scenario_script,
+                               variants_for(generation_request, scenario_plan))
+    rows, stage_s = [], {}
+    for v in result.variants:
+        failed = v.report.first_failure()
+        rows.append([v.manifest.variant_id, v.manifest.seed, v.manifest.scale, v.manifest.status,
+                     f"{failed.name}: {failed.message}" if failed else "",
+                     v.report.max_velocity, v.report.max_penetration_m])
+        for k, s in v.report.timings_s.items():
+            stage_s[k] = round(stage_s.get(k, 0.0) + s, 3)
+    return Output(result, metadata={
+        "valid": result.valid, "total": len(result.variants), "yield": round(result.yield_ratio, 4),
+        "variants": MetadataValue.md(_md_table(
+            ["variant", "seed", "scale", "status", "first failure", "max velocity", "max penetration (m)"], rows)),
+        "stage_seconds": MetadataValue.json(stage_s),
+        "dir": MetadataValue.path(str(layout.scenario_dir(context.partition_key))),
+        "seconds": round(time.monotonic() - t0, 3),
+    })
+
+
+def _thumbnail_b64(png_path, width: int = 240) -> str:
+    from PIL import Image
+
+    with Image.open(png_path) as img:
+        img.thumbnail((width, width))
+        buf = io.BytesIO()
+        img.save(buf, format="PNG", optimize=True)
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+@asset(partitions_def=scenario_partitions, group_name=GROUP, kinds={"mujoco"})
+def scenario_preview(context: AssetExecutionContext, validated_scenario: ScenarioValidation) -> MaterializeResult:
+    """A rendered PNG per valid variant (MuJoCo offscreen), shown here as metadata."""
+    from benchgen_assets.variant_runner import render_previews
+
+    t0 = time.monotonic()
+    previews = render_previews(validated_scenario)
+    md = ["| variant | preview |", "|---|---|"]
+    md += [f"| {vid} | ![{vid}](data:image/png;base64,{_thumbnail_b64(p)}) |" for vid, p in sorted(previews.items())]
+    return MaterializeResult(metadata={
+        "previews": MetadataValue.md("\n".join(md)),
+        **{f"preview_{vid}": MetadataValue.path(str(p)) for vid, p in sorted(previews.items())},
+        "rendered": len(previews), "seconds": round(time.monotonic() - t0, 3),
+    })
+
+
+def _write_parquet(df, path) -> None:
+    from resources.atomic import atomic_write_bytes
+
+    buf = io.BytesIO()
+    df.to_parquet(buf, index=False)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+@asset(group_name=GROUP, deps=[validated_scenario, scenario_preview], kinds={"parquet"})
+def benchmark_manifest(context: AssetExecutionContext) -> MaterializeResult:
+    """Every scenario and variant on disk: ScenarioManifest + ValidationReport fields (parquet)."""
+    from benchgen_assets import layout
+    from benchgen_assets.tables import manifest_table
+
+    df = manifest_table()
+    _write_parquet(df, layout.manifest_path())
+    valid = int(df["passed"].sum()) if len(df) else 0
+    return MaterializeResult(metadata={
+        "path": MetadataValue.path(str(layout.manifest_path())), "rows": len(df),
+        "scenarios": int(df["scenario_id"].nunique()) if len(df) else 0, "valid": valid,
+        "rejected": len(df) - valid, "yield": round(valid / len(df), 4) if len(df) else 0.0,
+        "preview": MetadataValue.md(_md_table(
+            ["scenario", "variant", "family", "status", "failed stage"],
+            df[["scenario_id", "variant_id", "family", "status", "failed_stage"]].head(50).values.tolist())),
+    })
+
+
+@asset(group_name=GROUP, deps=[scenario_plan, scenario_script], kinds={"parquet"})
+def generation_traces(context: AssetExecutionContext) -> MaterializeResult:
+    """Planner / coder / reviewer / validator steps of every attempt, as an RL training table (parquet)."""
+    from benchgen_assets import layout
+    from benchgen_assets.tables import traces_table
+
+    df = traces_table()
+    _write_parquet(df, layout.traces_path())
+    return MaterializeResult(metadata={
+        "path": MetadataValue.path(str(layout.traces_path())), "rows": len(df),
+        "scenarios": int(df["scenario_id"].nunique()) if len(df) else 0,
+        "steps": MetadataValue.json(df["step"].value_counts().to_dict() if len(df) else {}),
+        "llm_prompt_tokens": int(df["prompt_tokens"].sum()), "llm_completion_tokens": int(df["completion_tokens"].sum()),
+    })
+
+
+scenario_assets = [generation_request, scenario_plan, scenario_script, validated_scenario, scenario_preview]
+table_assets = [benchmark_manifest, generation_traces]

@@ -1,0 +1,242 @@
+"""CLI: ``python -m benchgen_assets.manager generate --tier 1 --count 10``.
+
+Creates the scenario ids and their request files, adds them as partitions of the project's
+Dagster instance, materializes each partition's asset chain through Dagster (a few worker
+processes in parallel, so runs and lineage show in the UI), then the manifest and traces tables,
+and prints progress and a summary (yield, wall time, per-stage time, tokens, cost).
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import re
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from collections import defaultdict
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from typing import Optional
+
+from benchgen_assets.authoring.request_text import parse_request_text
+from benchgen_assets.records import GenerationRequest
+
+SCENARIO_STEPS = ["generation_request", "scenario_plan", "scenario_script", "validated_scenario", "scenario_preview"]
+TABLE_ASSETS = ["benchmark_manifest", "generation_traces"]
+# The CLI prints its own progress; Dagster's step log stays in the instance (and the UI).
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40] or "scenario"
+
+
+def make_requests(*, tier: Optional[int], family: Optional[str], prompt: Optional[str], count: int, seed: int,
+                  variants: int) -> list[GenerationRequest]:
+    """``count`` requests with ids ``<what>-s<seed>-<i>``: the same command names the same
+    scenarios (a rerun replaces them); another ``--seed`` makes new ones."""
+    what = "-".join(p for p in (f"t{tier}" if tier else "", _slug(family) if family else "",
+                                _slug(prompt) if prompt and not family else "") if p) or "any"
+    return [GenerationRequest(scenario_id=f"{what}-s{seed}-{i:03d}", tier=tier, family=family, prompt=prompt,
+                              seed=seed + i, variants=variants) for i in range(count)]
+
+
+def _resources(fault_domain: float):
+    from resources.dagster_resources import LLMResource, shared_resources
+
+    resources = shared_resources()
+    if fault_domain:
+        resources["llm"] = LLMResource(fault_domain=fault_domain)
+    return resources
+
+
+def materialize_partition(scenario_id: str, *, max_attempts: int, fault_domain: float, batch: str) -> dict:
+    """One partition's chain in one Dagster run (in this process); a summary for the parent."""
+    from dagster import DagsterInstance, materialize
+
+    from benchgen_assets.definitions import materializable
+    from resources.paths import ensure_dagster_home
+
+    ensure_dagster_home()
+    t0 = time.monotonic()
+    instance = DagsterInstance.get()
+    try:
+        result = materialize(
+            materializable, instance=instance, partition_key=scenario_id, resources=_resources(fault_domain),
+            selection=SCENARIO_STEPS, raise_on_error=False,
+            run_config={"ops": {"scenario_script": {"config": {"max_attempts": max_attempts}}}, **QUIET},
+            tags={"benchgen/cli": "generate", "benchgen/batch": batch},
+        )
+    except Exception as exc:  # noqa: BLE001 — one broken partition must not stop the batch
+        return {"scenario_id": scenario_id, "success": False, "error": f"{type(exc).__name__}: {exc}",
+                "seconds": round(time.monotonic() - t0, 2)}
+    out = {"scenario_id": scenario_id, "success": result.success, "run_id": result.run_id,
+           "seconds": round(time.monotonic() - t0, 2), "steps": {}, "checks": {}, "tokens": 0, "cost_usd": 0.0}
+    for stat in instance.get_run_step_stats(result.run_id):
+        if stat.start_time and stat.end_time:
+            out["steps"][stat.step_key] = round(stat.end_time - stat.start_time, 3)
+    for ev in result.get_asset_check_evaluations():
+        out["checks"][ev.check_name] = ev.passed
+        if not ev.passed:
+            out.setdefault("check_error", ev.description)
+    for node in ("scenario_plan", "scenario_script", "validated_scenario"):
+        for mat in result.asset_materializations_for_node(node):
+            md = {k: v.value for k, v in mat.metadata.items()}
+            out["tokens"] += int(md.get("llm_prompt_tokens", 0)) + int(md.get("llm_completion_tokens", 0))
+            out["cost_usd"] += float(md.get("llm_cost_usd", 0.0) or 0.0)
+            if node == "scenario_plan":
+                out["family"] = md.get("family")
+            if node == "scenario_script":
+                out["attempts"] = md.get("attempts")
+            if node == "validated_scenario":
+                out["valid"], out["total"] = md.get("valid", 0), md.get("total", 0)
+    if not result.success:
+        failed_checks = [k for k, ok in out["checks"].items() if not ok]
+        failures = [e for e in result.all_events if e.is_step_failure and e.step_key and "_check" not in e.step_key]
+        if failures:  # the user code's exception, not Dagster's wrapper around it
+            error = failures[0].event_specific_data.error
+            out["error"] = f"{failures[0].step_key}: " + (error.cause or error).message.strip().splitlines()[-1]
+        else:
+            out["error"] = f"blocking check(s) failed: {', '.join(failed_checks)} — {out.get('check_error')}"
+    return out
+
+
+def materialize_tables(*, batch: str) -> dict:
+    from dagster import DagsterInstance, materialize
+
+    from benchgen_assets.definitions import materializable
+    from resources.paths import ensure_dagster_home
+
+    ensure_dagster_home()
+    t0 = time.monotonic()
+    result = materialize(materializable, instance=DagsterInstance.get(), resources=_resources(0.0), selection=TABLE_ASSETS,
+                         run_config=QUIET, tags={"benchgen/cli": "generate", "benchgen/batch": batch})
+    md = {k: v.value for k, v in result.asset_materializations_for_node("benchmark_manifest")[0].metadata.items()}
+    return {"seconds": round(time.monotonic() - t0, 2), "run_id": result.run_id, "manifest": md}
+
+
+def warm_up() -> None:
+    """Pay the heavy imports once before forking workers (they inherit them): litellm and its
+    first call, the offline author, the validator's libraries; start the build server meanwhile."""
+    from benchgen_assets.sandbox import ensure_server
+
+    server = threading.Thread(target=ensure_server, name="build-server-start", daemon=True)
+    server.start()
+    # One real offline call: litellm's first completion loads much more than ``import litellm``.
+    from benchgen_assets.authoring.agents import REVIEWER_ROLE
+    from benchgen_assets.records import ReviewVerdict
+    from resources.llm import LLMClient, LLMSettings, input_block
+
+    with tempfile.TemporaryDirectory(prefix="benchgen-warmup-") as tmp:
+        client = LLMClient(LLMSettings(use_cache=False, cache_dir=tmp, traces_dir=tmp), asset="warm_up")
+        client.complete(role=REVIEWER_ROLE, messages=[{"role": "user", "content": input_block({"code": ""})}],
+                        schema=ReviewVerdict, prompt_version="warm-up")
+    import pandas  # noqa: F401  (the tables)
+    import pyarrow.parquet  # noqa: F401
+
+    import benchgen_assets.definitions  # noqa: F401
+    import benchgen_assets.physics  # noqa: F401
+    import benchgen_assets.pipeline  # noqa: F401
+    import benchgen_assets.variant_runner  # noqa: F401
+    server.join()
+
+
+def _print_summary(results: list[dict], tables: Optional[dict], wall: float) -> None:
+    ok = [r for r in results if r["success"]]
+    valid = sum(r.get("valid", 0) for r in results)
+    total = sum(r.get("total", 0) for r in results)
+    stage = defaultdict(float)
+    for r in results:
+        for k, s in r.get("steps", {}).items():
+            stage[k] += s
+    print("\n== summary ==")
+    print(f"scenarios: {len(ok)}/{len(results)} runs succeeded")
+    print(f"variants:  {valid}/{total} valid, yield {valid / total:.0%}" if total else "variants:  none built")
+    print(f"wall time: {wall:.1f} s")
+    print("stage time (summed over runs, s): " + ", ".join(f"{k} {v:.1f}" for k, v in sorted(stage.items(), key=lambda kv: -kv[1])))
+    print(f"tokens:    {sum(r.get('tokens', 0) for r in results)}; cost: ${sum(r.get('cost_usd', 0.0) for r in results):.4f}")
+    if tables:
+        m = tables["manifest"]
+        print(f"manifest:  {m.get('path')} ({m.get('rows')} rows, {m.get('scenarios')} scenarios)")
+    for r in results:
+        if not r["success"]:
+            print(f"FAILED {r['scenario_id']}: {r.get('error', '')}")
+
+
+def generate(args: argparse.Namespace) -> int:
+    from dagster import DagsterInstance
+
+    from benchgen_assets.defs.partitions import SCENARIOS
+    from benchgen_assets.pipeline import save_request
+    from resources.paths import default_dagster_home, ensure_dagster_home
+
+    parsed = parse_request_text(args.prompt) if args.prompt else None
+    count = args.count or (parsed.count if parsed else None) or 1
+    tier = args.tier or (parsed.tier if parsed else None)
+    if not (tier or args.family or args.prompt):
+        tier = 1
+    requests = make_requests(tier=tier, family=args.family, prompt=args.prompt, count=count, seed=args.seed,
+                             variants=args.variants)
+    t0 = time.monotonic()
+    home = ensure_dagster_home()
+    if not (home / "dagster.yaml").exists():  # a fresh home gets the project's instance settings
+        shutil.copyfile(default_dagster_home() / "dagster.yaml", home / "dagster.yaml")
+    for r in requests:
+        save_request(r)
+    instance = DagsterInstance.get()
+    known = set(instance.get_dynamic_partitions(SCENARIOS))
+    instance.add_dynamic_partitions(SCENARIOS, [r.scenario_id for r in requests if r.scenario_id not in known])
+    batch = time.strftime("%Y%m%d-%H%M%S")
+    print(f"generating {len(requests)} scenario(s) ({', '.join(r.scenario_id for r in requests[:3])}"
+          f"{', …' if len(requests) > 3 else ''}) in DAGSTER_HOME={home}, {args.parallel} in parallel", flush=True)
+    del instance
+    warm_up()
+    print(f"warm-up done at {time.monotonic() - t0:.1f} s", flush=True)
+
+    kwargs = dict(max_attempts=args.max_attempts, fault_domain=args.fault_domain, batch=batch)
+    results: list[dict] = []
+
+    def report(r: dict) -> None:
+        results.append(r)
+        status = (f"{r.get('valid', 0)}/{r.get('total', 0)} valid" if r["success"] else f"FAILED: {r.get('error', '')}")
+        print(f"[{len(results)}/{len(requests)}] {r['scenario_id']} {r.get('family') or ''} "
+              f"attempts={r.get('attempts', '-')} {status} ({r['seconds']:.1f} s)", flush=True)
+
+    if args.parallel <= 1:
+        for r in requests:
+            report(materialize_partition(r.scenario_id, **kwargs))
+    else:
+        # fork: workers inherit the warmed-up imports instead of paying them again
+        with ProcessPoolExecutor(args.parallel, mp_context=multiprocessing.get_context("fork")) as pool:
+            futures = [pool.submit(materialize_partition, r.scenario_id, **kwargs) for r in requests]
+            for f in as_completed(futures):
+                report(f.result())
+    tables = materialize_tables(batch=batch)
+    _print_summary(sorted(results, key=lambda r: r["scenario_id"]), tables, time.monotonic() - t0)
+    return 0 if all(r["success"] for r in results) else 1
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchgen_assets.manager", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    g = sub.add_parser("generate", help="generate benchmark scenarios through Dagster")
+    g.add_argument("--tier", type=int, choices=(1, 2, 3))
+    g.add_argument("--family", help="a parametric family, e.g. peg_in_hole, lever")
+    g.add_argument("--prompt", help='free text, e.g. "10 levers, tier 2" (count and tier are read from it)')
+    g.add_argument("--count", type=int, help="scenarios to generate (default: from --prompt, else 1)")
+    g.add_argument("--seed", type=int, default=0, help="base seed; scenario i gets seed + i")
+    g.add_argument("--variants", type=int, default=3, help="variants (seed × scale vector) per scenario")
+    g.add_argument("--parallel", type=int, default=3, help="partition runs at once")
+    g.add_argument("--max-attempts", type=int, default=4, help="Coder ⇄ Reviewer ⇄ validator rounds")
+    g.add_argument("--fault-domain", type=float, default=0.0,
+                   help="offline author only: share of wrong answers (broken scripts) to exercise the repair loop")
+    args = parser.parse_args(argv)
+    if args.count is not None and args.count < 1:
+        parser.error("--count must be at least 1")
+    return generate(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

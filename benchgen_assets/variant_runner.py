@@ -1,0 +1,137 @@
+"""Run a scenario script on its variants: sandbox build → strict validation → export or staging.
+
+Plain Python (no Dagster). A variant that passes every stage is exported to
+``datasets/benchmarks/<id>/<variant>/`` (scene.xml, meshes/ it references, cad/ = the script's
+parts as STL in mm, build.json, validation.json); one that fails goes to ``staging/<id>/<variant>/`` with
+its ValidationReport. Each variant directory is swapped in atomically (``replace_dir``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from benchgen_assets import layout
+from benchgen_assets.records import (BuildOutput, SandboxError, ScenarioManifest, ScenarioPlan, ScenarioScript,
+                                     ScenarioValidation, StageResult, ValidationReport, VariantOutcome, VariantSpec)
+from resources.atomic import atomic_write_bytes, atomic_write_json, replace_dir
+
+VALIDATION_FILE = "validation.json"
+PREVIEW_FILE = "preview.png"
+
+
+@dataclass
+class VariantRun:
+    report: ValidationReport
+    build: Optional[BuildOutput]
+    files_dir: Path  # what the build and the validator wrote for this variant
+
+
+def run_variant(code: str, scenario_id: str, variant: VariantSpec, work: Path) -> VariantRun:
+    """Build ``variant`` in the sandbox and validate it; never raises for what the script does."""
+    from benchgen_assets.physics import validate_variant
+    from benchgen_assets.sandbox import run_build
+
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    t0 = time.monotonic()
+    # cad/: the parts as the script built them (mm, world frame); the validator writes the MJCF and
+    # its own meshes/ (metres, body frames, convex pieces) next to it.
+    built = run_build(code, variant.seed, variant.scale, work / "cad")
+    build_s = round(time.monotonic() - t0, 3)
+    if isinstance(built, SandboxError):
+        stage = "geometry" if built.kind == "geometry" else "compile"
+        stages = [StageResult(name="compile", passed=True, seconds=build_s)] if stage == "geometry" else []
+        stages.append(StageResult(name=stage, passed=False, message=f"{built.kind}: {built.message}",
+                                  seconds=0.0 if stage == "geometry" else build_s))
+        report = ValidationReport(scenario_id=scenario_id, variant_id=variant.variant_id, seed=variant.seed,
+                                  scale=variant.scale, passed=False, stages=stages, error=built,
+                                  timings_s={"build": build_s})
+        return VariantRun(report=report, build=None, files_dir=work)
+    report = validate_variant(built, work, scenario_id=scenario_id, variant_id=variant.variant_id)
+    if not any(s.name == "compile" for s in report.stages):
+        report.stages.insert(0, StageResult(name="compile", passed=True, seconds=build_s))
+    report.timings_s = {"build": build_s, **report.timings_s}
+    return VariantRun(report=report, build=built, files_dir=work)
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _rel(path: Path) -> str:
+    return str(path.relative_to(layout.benchmarks_root().parent))
+
+
+def _export(run: VariantRun, target: Path) -> None:
+    def fill(tmp: Path) -> None:
+        shutil.copytree(run.files_dir, tmp, dirs_exist_ok=True)
+        atomic_write_json(tmp / VALIDATION_FILE, run.report.model_dump(mode="json"))
+        if run.build is not None:  # pointing at where its STL files now live
+            exported = run.build.model_copy(update={"out_dir": str(target / "cad")})
+            atomic_write_json(tmp / "build.json", exported.model_dump(mode="json"))
+
+    replace_dir(target, fill)
+
+
+def _manifest_row(run: VariantRun, variant: VariantSpec, plan: ScenarioPlan, script: ScenarioScript,
+                  scenario_id: str, target: Path) -> ScenarioManifest:
+    mjcf = target / "scene.xml"
+    stls = sorted(target.rglob("*.stl"))
+    return ScenarioManifest(
+        scenario_id=scenario_id, variant_id=variant.variant_id,
+        name=run.build.scene_name if run.build else plan.title, title=plan.title, tier=plan.tier,
+        family=plan.family, parameters=run.build.parameters if run.build else {}, seed=variant.seed,
+        scale=variant.scale, status="valid" if run.report.passed else "rejected", dir=_rel(target),
+        mjcf_path=_rel(mjcf) if mjcf.exists() else None, stl_paths=[_rel(p) for p in stls],
+        validation_path=_rel(target / VALIDATION_FILE), mjcf_sha256=_sha256(mjcf) if mjcf.exists() else None,
+        stl_sha256=[_sha256(p) for p in stls], script_sha256=script.code_sha256,
+    )
+
+
+def validate_scenario(scenario_id: str, plan: ScenarioPlan, script: ScenarioScript,
+                      variants: list[VariantSpec]) -> ScenarioValidation:
+    """Every variant built, validated and exported (valid) or staged (rejected); writes scenario.json."""
+    scenario = layout.scenario_dir(scenario_id)
+    staging = layout.staging_dir(scenario_id)
+    outcomes = []
+    for variant in variants:
+        run = run_variant(script.code, scenario_id, variant, layout.work_dir(scenario_id) / variant.variant_id)
+        target, other = (scenario, staging) if run.report.passed else (staging, scenario)
+        _export(run, target / variant.variant_id)
+        shutil.rmtree(other / variant.variant_id, ignore_errors=True)  # a rerun may flip valid ↔ rejected
+        outcomes.append(VariantOutcome(manifest=_manifest_row(run, variant, plan, script, scenario_id,
+                                                              target / variant.variant_id), report=run.report))
+    _remove_stale_variants(scenario_id, {v.variant_id for v in variants})
+    result = ScenarioValidation(scenario_id=scenario_id, variants=outcomes)
+    atomic_write_json(scenario / "scenario.json", result.model_dump(mode="json"))
+    shutil.rmtree(layout.work_dir(scenario_id), ignore_errors=True)
+    return result
+
+
+def _remove_stale_variants(scenario_id: str, keep: set[str]) -> None:
+    """Variants of an earlier run with more variants than this one would otherwise linger."""
+    for root in (layout.scenario_dir(scenario_id), layout.staging_dir(scenario_id)):
+        if root.is_dir():
+            for d in root.iterdir():
+                if d.is_dir() and d.name.startswith("v") and d.name[1:].isdigit() and d.name not in keep:
+                    shutil.rmtree(d, ignore_errors=True)
+
+
+def render_previews(validation: ScenarioValidation) -> dict[str, Path]:
+    """A PNG per valid variant, written next to its scene.xml; returns variant id → path."""
+    from benchgen_assets.physics import render_preview
+
+    out = {}
+    root = layout.benchmarks_root().parent
+    for v in validation.variants:
+        if v.manifest.status == "valid" and v.manifest.mjcf_path:
+            path = root / v.manifest.dir / PREVIEW_FILE
+            atomic_write_bytes(path, render_preview(str(root / v.manifest.mjcf_path)))
+            out[v.manifest.variant_id] = path
+    return out

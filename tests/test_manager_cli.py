@@ -1,0 +1,51 @@
+"""``python -m benchgen_assets.manager generate`` as a user runs it: a subprocess with its own
+DAGSTER_HOME and datasets root; the runs must be recorded in that instance."""
+
+import os
+import re
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+from dagster import DagsterInstance, RunsFilter
+
+from benchgen_assets.manager import make_requests
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_request_ids_are_stable_and_distinct():
+    a = make_requests(tier=1, family=None, prompt=None, count=3, seed=0, variants=2)
+    assert [r.scenario_id for r in a] == ["t1-s0-000", "t1-s0-001", "t1-s0-002"]
+    assert [r.seed for r in a] == [0, 1, 2]
+    levers = make_requests(tier=2, family=None, prompt="10 levers, tier 2", count=1, seed=5, variants=1)
+    assert levers[0].scenario_id == "t2-10-levers-tier-2-s5-000" and levers[0].prompt == "10 levers, tier 2"
+
+
+@pytest.mark.slow
+def test_generate_two_scenarios_through_dagster(tmp_path, monkeypatch):
+    home, datasets = tmp_path / "dagster_home", tmp_path / "datasets"
+    env = {**os.environ, "DAGSTER_HOME": str(home), "BENCHGEN_DATASETS": str(datasets)}
+    env.pop("BENCHGEN_LLM_MODEL", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchgen_assets.manager", "generate", "--tier", "1", "--count", "2",
+         "--variants", "2", "--parallel", "2"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=540,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    out = proc.stdout
+    assert "[1/2]" in out and "[2/2]" in out and "== summary ==" in out
+    assert re.search(r"variants:  [1-4]/4 valid, yield \d+%", out), out
+    assert "wall time:" in out and re.search(r"tokens:    [1-9]\d*;", out)
+
+    manifest = pd.read_parquet(datasets / "benchmarks" / "manifest.parquet")
+    assert sorted(manifest["scenario_id"].unique()) == ["t1-s0-000", "t1-s0-001"] and len(manifest) == 4
+
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    instance = DagsterInstance.get()
+    assert set(instance.get_dynamic_partitions("scenarios")) == {"t1-s0-000", "t1-s0-001"}
+    runs = instance.get_runs(RunsFilter(tags={"benchgen/cli": "generate"}))
+    partition_runs = [r for r in runs if r.tags.get("dagster/partition")]
+    assert sorted(r.tags["dagster/partition"] for r in partition_runs) == ["t1-s0-000", "t1-s0-001"]
+    assert all(r.is_success for r in runs) and len(runs) == 3  # two partitions + the tables

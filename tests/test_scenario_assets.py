@@ -1,0 +1,145 @@
+"""The scenario generator's Dagster assets and checks, through real ``dagster.materialize`` on an
+ephemeral instance, the real sandbox, validator and offline author."""
+
+import hashlib
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+from dagster import DagsterInstance, Definitions, materialize
+
+from benchgen_assets.definitions import defs, materializable
+from benchgen_assets.pipeline import save_request
+from benchgen_assets.records import GenerationRequest, ScenarioPlan
+from resources.dagster_resources import shared_resources
+
+CHAIN = ["generation_request", "scenario_plan", "scenario_script", "validated_scenario", "scenario_preview"]
+CHECKS = {"compilation_check", "geometry_check", "mjcf_schema_check", "stability_check"}
+
+
+def _instance_with(*requests: GenerationRequest) -> DagsterInstance:
+    instance = DagsterInstance.ephemeral()
+    for r in requests:
+        save_request(r)
+    instance.add_dynamic_partitions("scenarios", [r.scenario_id for r in requests])
+    return instance
+
+
+def _run(instance, partition, selection=CHAIN, run_config=None):
+    return materialize(materializable, instance=instance, partition_key=partition, resources=shared_resources(),
+                       selection=selection, run_config=run_config or {}, raise_on_error=False)
+
+
+def _tables(instance):
+    result = materialize(materializable, instance=instance, resources=shared_resources(),
+                         selection=["benchmark_manifest", "generation_traces"])
+    assert result.success
+    return result
+
+
+def test_definitions_load_and_stay_light():
+    Definitions.validate_loadable(defs)
+    graph = defs.resolve_asset_graph()
+    keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
+    assert set(CHAIN) | {"benchmark_manifest", "generation_traces"} <= keys
+    checks = {k.name for k in graph.asset_check_keys}
+    assert checks == CHECKS
+    # Importing the code location must not pull in the heavy libraries (they load inside assets).
+    code = ("import sys, benchgen_assets.definitions; "
+            "print([m for m in ('build123d', 'litellm', 'pandas', 'mujoco', 'trimesh', 'coacd') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_request_from_ui_config_and_plan_edits(datasets_dir):
+    instance = DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("scenarios", ["ui-1"])
+    # No request file: the run config creates it (a launch from the UI).
+    result = _run(instance, "ui-1", ["generation_request", "scenario_plan"], {"ops": {
+        "generation_request": {"config": {"prompt": "3 levers, tier 2", "seed": 9, "variants": 2}},
+        "scenario_plan": {"config": {"scale_max": [1.5, 1.5, 1.5], "learning_objectives": ["pull the lever down"]}},
+    }})
+    assert result.success
+    plan = result.output_for_node("scenario_plan")
+    assert isinstance(plan, ScenarioPlan) and plan.family == "lever"
+    assert plan.scale_limits.max == (1.5, 1.5, 1.5) and plan.learning_objectives == ["pull the lever down"]
+    saved = json.loads((datasets_dir / "benchmarks" / "requests" / "ui-1.json").read_text())
+    assert saved["prompt"] == "3 levers, tier 2" and saved["seed"] == 9
+    on_disk = json.loads((datasets_dir / "benchmarks" / "ui-1" / "plan.json").read_text())
+    assert on_disk["edits"]["scale_limits"] == {"max": [1.5, 1.5, 1.5]}
+
+    instance.add_dynamic_partitions("scenarios", ["ui-2"])
+    missing = _run(instance, "ui-2", ["generation_request"])
+    assert not missing.success
+    failure = next(e for e in missing.all_events if e.is_step_failure)
+    error = failure.event_specific_data.error
+    assert "no generation request saved for scenario 'ui-2'" in (error.cause or error).message
+
+
+def _sha(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.mark.slow
+def test_tier1_scenario_end_to_end(datasets_dir):
+    instance = _instance_with(GenerationRequest(scenario_id="t1-a", tier=1, seed=3, variants=2))
+    result = _run(instance, "t1-a")
+    assert result.success
+    evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert set(evaluations) == CHECKS and all(e.passed for e in evaluations.values())
+
+    scenario = datasets_dir / "benchmarks" / "t1-a"
+    for variant in ("v00", "v01"):
+        d = scenario / variant
+        assert (d / "scene.xml").exists() and (d / "validation.json").exists() and (d / "preview.png").exists()
+        assert list((d / "meshes").glob("*.stl"))
+        assert json.loads((d / "validation.json").read_text())["passed"] is True
+    assert (scenario / "script.py").exists() and (scenario / "attempts" / "attempts.json").exists()
+    preview_md = result.asset_materializations_for_node("scenario_preview")[0].metadata["previews"].value
+    assert "data:image/png;base64," in preview_md
+
+    _tables(instance)
+    manifest = pd.read_parquet(datasets_dir / "benchmarks" / "manifest.parquet")
+    assert list(manifest["variant_id"]) == ["v00", "v01"] and manifest["passed"].all()
+    row = manifest.iloc[0]
+    assert row["tier"] == 1 and row["family"] in ("peg_in_hole", "block_stacking")
+    assert row["mjcf_sha256"] == _sha(datasets_dir / row["mjcf_path"])
+    assert list(row["stl_sha256"]) == [_sha(datasets_dir / p) for p in row["stl_paths"]]
+    assert row["max_velocity"] is not None and json.loads(row["parameters"])
+    traces = pd.read_parquet(datasets_dir / "benchmarks" / "traces.parquet")
+    assert {"planner", "coder", "reviewer", "validator"} <= set(traces["step"])
+    coder = traces[traces["step"] == "coder"].iloc[0]
+    assert coder["prompt_tokens"] > 0 and "def build" in coder["reply"] and list(coder["llm_outcomes"]) == ["ok"]
+
+
+@pytest.mark.slow
+def test_broken_code_override_fails_blocking_check_and_spares_other_partitions(datasets_dir):
+    instance = _instance_with(GenerationRequest(scenario_id="good", family="peg_in_hole", seed=1, variants=1),
+                              GenerationRequest(scenario_id="bad", family="peg_in_hole", seed=1, variants=1))
+    assert _run(instance, "good").success
+    good_xml = datasets_dir / "benchmarks" / "good" / "v00" / "scene.xml"
+    before = good_xml.read_bytes()
+
+    override = "from benchgen_assets.scene import Scene\n\n\ndef build(seed, scale):\n    return 1 / 0\n"
+    result = _run(instance, "bad", run_config={"ops": {"scenario_script": {"config": {"code_override": override}}}})
+    assert not result.success
+    evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    compile_check = evaluations["compilation_check"]
+    assert not compile_check.passed and "ZeroDivisionError" in compile_check.description
+    assert all(not e.passed for e in evaluations.values())
+    # the blocking check kept the preview from running
+    assert not result.asset_materializations_for_node("scenario_preview")
+    staged = datasets_dir / "benchmarks" / "staging" / "bad" / "v00" / "validation.json"
+    report = json.loads(staged.read_text())
+    assert report["passed"] is False and report["error"]["kind"] == "runtime"
+    assert not (datasets_dir / "benchmarks" / "bad" / "v00").exists()
+    assert good_xml.read_bytes() == before  # the other partition is untouched
+
+    _tables(instance)
+    manifest = pd.read_parquet(datasets_dir / "benchmarks" / "manifest.parquet").set_index("scenario_id")
+    assert manifest.loc["good", "status"] == "valid" and manifest.loc["bad", "status"] == "rejected"
+    assert manifest.loc["bad", "failed_stage"] == "compile"
+    traces = pd.read_parquet(datasets_dir / "benchmarks" / "traces.parquet")
+    assert "override" in set(traces[traces["scenario_id"] == "bad"]["step"])
