@@ -5,5 +5,9 @@ from dagster import Definitions
 from resources.dagster_resources import shared_resources
 from teacher_assets.defs.assets import TEACHER_ASSETS
 from teacher_assets.defs.checks import TEACHER_CHECKS
+from teacher_assets.defs.jobs import teacher_job
+from teacher_assets.defs.schedules import nightly_teacher_refresh
+from teacher_assets.defs.sensors import episode_folder_sensor
 
-defs = Definitions(assets=TEACHER_ASSETS, asset_checks=TEACHER_CHECKS, resources=shared_resources())
+defs = Definitions(assets=TEACHER_ASSETS, asset_checks=TEACHER_CHECKS, jobs=[teacher_job],
+                   sensors=[episode_folder_sensor], schedules=[nightly_teacher_refresh], resources=shared_resources())

@@ -24,7 +24,8 @@ def proposer_dir() -> Path:
 
 
 class EpisodeSourceConfig(Config):
-    episodes_dir: str = Field("", description="folder of OXE episodes (one sub-folder each); empty: <datasets>/oxe")
+    episodes_dir: str = Field("", description="folder of OXE episodes (one sub-folder each); empty: "
+                                             "$BENCHGEN_EPISODES_DIR or <datasets>/oxe")
 
 
 class SceneConfig(Config):
@@ -43,13 +44,17 @@ class ScoreConfig(Config):
 @asset(partitions_def=episodes_partitions, group_name=GROUP, code_version="1",
        description="The OXE episode (instruction, 9 frames, contact sheet, metadata); invalid → recorded with reason.")
 def oxe_episode(context: AssetExecutionContext, config: EpisodeSourceConfig):
+    from teacher_assets.episodes.watch import episodes_root, fingerprint_for
     from teacher_assets.pipeline import load_stage
 
-    root = Path(config.episodes_dir) if config.episodes_dir else datasets_root() / "oxe"
+    root = Path(config.episodes_dir) if config.episodes_dir else episodes_root()
+    # Taken before loading: if the folder changes meanwhile, the nightly refresh sees a mismatch and re-runs.
+    fingerprint = fingerprint_for(root, context.partition_key)
     state = load_stage(root, context.partition_key)
     return Output(state, metadata=stage_metadata(state, "oxe_episode", episode_path=state.episode_path,
                                                  frames=len(state.frame_paths),
-                                                 contact_sheet_built=state.contact_sheet_built))
+                                                 contact_sheet_built=state.contact_sheet_built,
+                                                 episode_fingerprint=fingerprint))
 
 
 @asset(partitions_def=episodes_partitions, group_name=GROUP, code_version="1", pool=LLM_POOL,

@@ -1,0 +1,79 @@
+"""Nightly refresh: re-run only the episodes that changed or failed, then rebuild the proposer dataset."""
+
+from dagster import (AssetRecordsFilter, DagsterEventType, DagsterInstance, DefaultScheduleStatus, RunRequest,
+                     RunsFilter, ScheduleEvaluationContext, schedule)
+
+from .assets import episodes_partitions, oxe_episode, proposer_dataset
+from .jobs import (EPISODE_KEYS, EPISODE_TAG, FINISHED, episode_run_config, episode_runs_in_progress, is_episode_run,
+                   teacher_job)
+
+FAILED = {"FAILURE", "CANCELED"}
+
+
+def partition_histories(instance: DagsterInstance, partitions: list[str]) -> dict:
+    """Episode id → ``PartitionHistory``: a few queries per asset, not per partition (plus one run query per
+    partition that looks up to date otherwise)."""
+    from teacher_assets.episodes.watch import PartitionHistory
+
+    latest = {key: instance.get_latest_storage_id_by_partition(key, DagsterEventType.ASSET_MATERIALIZATION)
+              for key in EPISODE_KEYS}
+    oxe_ids = latest[oxe_episode.key]
+    records = instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=oxe_episode.key, storage_ids=list(oxe_ids.values())), limit=max(1, len(oxe_ids))
+    ).records if oxe_ids else []
+    fingerprints = {}
+    for record in records:
+        value = record.asset_materialization.metadata.get("episode_fingerprint")
+        fingerprints[record.partition_key] = value.value if value is not None else None
+    histories = {}
+    for eid in partitions:
+        stages = [latest[key][eid] for key in EPISODE_KEYS if eid in latest[key]]
+        histories[eid] = PartitionHistory(
+            episode_id=eid, score_storage_id=latest[EPISODE_KEYS[-1]].get(eid),
+            latest_stage_storage_id=max(stages) if stages else None,
+            recorded_fingerprint=fingerprints.get(eid), last_run_failed=last_episode_run_failed(instance, eid))
+    return histories
+
+
+def last_episode_run_failed(instance: DagsterInstance, episode_id: str) -> bool:
+    runs = instance.get_runs(RunsFilter(tags={"dagster/partition": episode_id}, statuses=list(FINISHED)), limit=10)
+    last = next((r for r in runs if is_episode_run(r)), None)  # newest first
+    return last is not None and last.status.value in FAILED
+
+
+@schedule(
+    name="nightly_teacher_refresh", cron_schedule="0 2 * * *", execution_timezone="UTC", job=teacher_job,
+    default_status=DefaultScheduleStatus.STOPPED,
+    description=(
+        "02:00 UTC: re-runs the episode partitions that never reached bt_score (never run, or stopped by a "
+        "blocking check), whose last run failed or stopped early, or whose folder content differs from the "
+        "fingerprint recorded on their last oxe_episode materialization; skips partitions with a run in "
+        "progress; then rebuilds proposer_dataset. Unchanged partitions are not re-run (and would hit the "
+        "LLM cache if they were). New folders are the episode_folder_sensor's (or the manager CLI's) job. "
+        "Stopped by default: it spends LLM tokens."
+    ),
+)
+def nightly_teacher_refresh(context: ScheduleEvaluationContext):
+    from teacher_assets.episodes.watch import episodes_root, fingerprint_for, refresh_reason
+
+    instance = context.instance
+    root = episodes_root()
+    night = context.scheduled_execution_time.strftime("%Y-%m-%d") if context.scheduled_execution_time else "adhoc"
+    busy = {r.tags.get("dagster/partition") for r in episode_runs_in_progress(instance)}
+    partitions = [p for p in instance.get_dynamic_partitions(episodes_partitions.name) if p not in busy]
+    requests = []
+    for eid, history in partition_histories(instance, partitions).items():
+        fingerprint = fingerprint_for(root, eid)
+        reason = refresh_reason(history, fingerprint)
+        if reason is None:
+            continue
+        requests.append(RunRequest(
+            run_key=f"{eid}@{night}:{fingerprint[:12]}", partition_key=eid, asset_selection=EPISODE_KEYS,
+            run_config=episode_run_config(str(root)),
+            tags={EPISODE_TAG: eid, "teacher/episode_fingerprint": fingerprint, "teacher/refresh_reason": reason,
+                  "teacher/launched_by": "nightly_teacher_refresh"}))
+    context.log.info(f"re-running {len(requests)} of {len(partitions)} episode partitions")
+    # Runs in parallel with the re-runs above; the episode sensor (when on) rebuilds again once they finish.
+    requests.append(RunRequest(run_key=f"proposer_dataset@{night}", asset_selection=[proposer_dataset.key],
+                               tags={"teacher/launched_by": "nightly_teacher_refresh"}))
+    return requests
