@@ -40,13 +40,13 @@ def call_agent(
     user_text = f"{task}\n\n{input_block(payload)}"
     content: Any = [text_part(user_text), *(image_part(png) for png in images)] if images else user_text
     messages = [{"role": "system", "content": prompt.text}, {"role": "user", "content": content}]
-    result = client.complete(role=role, messages=messages, schema=schema, prompt_version=prompt.cache_version)
+    result = client.complete(role=role, messages=messages, schema=schema, prompt_version=prompt.prompt_version)
     usage = result.usage
     value: T = result.value
     record = AgentCallRecord(
         agent=agent,
         role=role,
-        prompt_version=prompt.cache_version,
+        prompt_version=prompt.prompt_version,
         input_digest=input_digest(payload, images),
         output=value.model_dump(mode="json"),
         verdict=verdict_of(value) if verdict_of else None,
