@@ -88,8 +88,15 @@ def test_peg_in_hole_block_is_non_convex_and_peg_fits(builds):
         block, peg = (next(p for p in out.parts if p.name == n) for n in ("block", "peg"))
         assert block.volume_mm3 / block.convex_hull_volume_mm3 < 0.95, (seed, scale)
         peg_width = peg.bbox_max_mm[0] - peg.bbox_min_mm[0]
+        # a non-uniform scale keeps hole and peg round (or square): the clearance holds in x and y
+        assert peg.bbox_max_mm[1] - peg.bbox_min_mm[1] == pytest.approx(peg_width, abs=0.01), (seed, scale)
         assert 2 * out.parameters["hole_radius_mm"] - peg_width == pytest.approx(
             2 * out.parameters["clearance_mm"], abs=0.01)
+        assert 0.3 <= out.parameters["clearance_mm"] <= 1.2
+        # the peg is no taller than 3 diameters and sticks out of the hole, even on a tall narrow scale
+        assert peg.bbox_max_mm[2] - peg.bbox_min_mm[2] <= 3 * peg_width + 0.01, (seed, scale)
+        assert out.parameters["peg_length_mm"] - out.parameters["hole_depth_mm"] >= 8.0 - 1e-3, (seed, scale)
+        assert out.parameters["hole_depth_mm"] <= out.parameters["block_mm"][2] + 1e-6
         assert peg.joint == "free" and block.joint == "fixed"
 
 

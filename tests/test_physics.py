@@ -1,4 +1,4 @@
-"""Physics half of the generator: STL → CoACD → MJCF → schema / compile / stability → preview.
+"""Physics half of the generator: STL → convex pieces (exact prisms / CoACD) → MJCF → schema / compile / stability → preview.
 
 Inputs are made here: closed meshes with trimesh (manifold3d booleans), written as the sandbox
 would (binary STL, mm, world frame) and described by hand-built BuildOutput records.
@@ -17,7 +17,7 @@ import pytest
 import trimesh
 from PIL import Image
 
-from benchgen_assets.physics import (compose_mjcf, decompose_convex, mjcf_schema_errors, render_preview,
+from benchgen_assets.physics import (CoacdParams, compose_mjcf, decompose_convex, mjcf_schema_errors, render_preview,
                                      stability_check, validate_variant)
 from benchgen_assets.records import BuildOutput, BuiltPart, GeometryReport
 
@@ -105,7 +105,7 @@ def test_compose_is_byte_deterministic_and_decomposition_is_cached(tmp_path, coa
         return {str(p.relative_to(xml.parent)): p.read_bytes() for p in sorted(xml.parent.rglob("*")) if p.is_file()}
 
     assert files(first) == files(second)
-    # CoACD itself is deterministic (fixed seed): a decomposition from another, cold cache matches too.
+    # The decomposition itself is deterministic: one from another, cold cache matches too.
     third = compose_mjcf(build, tmp_path / "c", cache_dir=coacd_cache)
     assert files(third) == files(first)
 
@@ -256,29 +256,100 @@ def test_validate_variant_reports_stages_in_order(tmp_path, coacd_cache):
     assert report.first_failure().name == "mjcf_compose" and "unknown parent 'table_leg'" in report.first_failure().message
 
 
-def test_sandbox_built_peg_in_hole_validates_and_peg_fits_decomposed_hole(tmp_path, monkeypatch, coacd_cache):
+# (seed, scale) of the peg_in_hole family: seed 1 square; 2 and 5 round (0.90 and 0.33 mm clearance,
+# the tight one jammed on CoACD's chords); seed 0 at a tall, narrow scale is a blind round hole.
+SANDBOX_PEGS = ((1, (1.0, 1.0, 1.0)), (2, (1.0, 1.0, 1.0)), (5, (1.0, 1.0, 1.0)), (5, (2.0, 0.5, 0.5)),
+                (0, (0.5, 1.5, 2.0)))
+
+
+def _drop_peg_over_hole(xml_path: Path, build: BuildOutput) -> tuple[float, float]:
+    """Hold the peg upright 2 mm over the hole, let go for 2 s: (its rest height on top, final height), m."""
+    model = mujoco.MjModel.from_xml_path(str(xml_path))
+    data = mujoco.MjData(model)
+    block = next(p for p in build.parts if p.name == "block")
+    peg = next(p for p in build.parts if p.name == "peg")
+    rest_z = block.bbox_max_mm[2] / 1000 + (peg.bbox_max_mm[2] - peg.bbox_min_mm[2]) / 2000
+    centre = (np.asarray(block.bbox_min_mm) + np.asarray(block.bbox_max_mm)) / 2000
+    adr = model.joint("peg_free").qposadr[0]
+    data.qpos[adr:adr + 7] = [centre[0], centre[1], rest_z + 0.002, 1, 0, 0, 0]
+    mujoco.mj_step(model, data, nstep=1000)
+    return rest_z, float(data.body("peg").xpos[2])
+
+
+def test_sandbox_built_pegs_go_into_their_holes_only_with_decomposition(tmp_path, monkeypatch, coacd_cache):
     from benchgen_assets.families import family_source
     from benchgen_assets.sandbox import run_build, shutdown_server
 
     monkeypatch.setenv("BENCHGEN_SANDBOX_DIR", str(tmp_path / "sandbox"))  # our own build server
     try:
-        build = run_build(family_source("peg_in_hole"), 1, (1.0, 1.0, 1.0), tmp_path / "v00" / "cad")
+        builds = [run_build(family_source("peg_in_hole"), seed, scale, tmp_path / f"{seed}-{scale}" / "cad")
+                  for seed, scale in SANDBOX_PEGS]
     finally:
         shutdown_server()
-    assert isinstance(build, BuildOutput), build
-    report = validate_variant(build, tmp_path / "v00", scenario_id="peg_in_hole", variant_id="v00", cache_dir=coacd_cache)
-    assert report.passed, report.first_failure()
+    assert {b.parameters["hole_shape"] for b in builds} == {"round", "square"}
+    for (seed, scale), build in zip(SANDBOX_PEGS, builds):
+        assert isinstance(build, BuildOutput), build
+        case = f"seed {seed} scale {scale}: {build.parameters['hole_shape']} hole, clearance {build.parameters['clearance_mm']} mm"
+        out = tmp_path / f"{seed}-{scale}"
+        report = validate_variant(build, out, scenario_id="peg_in_hole", variant_id="v00", cache_dir=coacd_cache)
+        assert report.passed, (case, report.first_failure())
+        block = next(p for p in build.parts if p.name == "block")
+        assert decompose_convex(Path(build.out_dir) / block.stl_file, cache_dir=coacd_cache).method == "prism", case
 
-    # The peg, held over the hole and let go, slides in: decomposition kept the hole open for the
-    # family's clearance.
-    model = mujoco.MjModel.from_xml_path(str(tmp_path / "v00" / "scene.xml"))
-    data = mujoco.MjData(model)
-    block = next(p for p in build.parts if p.name == "block")
-    peg = next(p for p in build.parts if p.name == "peg")
-    top = block.bbox_max_mm[2] / 1000
-    rest_z = top + (peg.bbox_max_mm[2] - peg.bbox_min_mm[2]) / 2000
-    adr = model.joint("peg_free").qposadr[0]
-    centre = (np.asarray(block.bbox_min_mm) + np.asarray(block.bbox_max_mm)) / 2000
-    data.qpos[adr:adr + 7] = [centre[0], centre[1], rest_z + 0.002, 1, 0, 0, 0]
-    mujoco.mj_step(model, data, nstep=1000)
-    assert data.body("peg").xpos[2] < rest_z - 0.01, f"clearance {build.parameters.get('clearance_mm')} mm: peg jammed"
+        rest_z, z = _drop_peg_over_hole(out / "scene.xml", build)
+        depth_m = build.parameters["hole_depth_mm"] / 1000
+        assert z < rest_z - depth_m + 0.001, f"{case}: peg jammed {(rest_z - z) * 1000:.1f} mm down a {depth_m * 1000:.1f} mm hole"
+        assert build.parameters["peg_length_mm"] - build.parameters["hole_depth_mm"] >= 8.0 - 1e-6, case  # sticks out
+
+        hull = compose_mjcf(build, tmp_path / f"hull-{seed}-{scale}", decompose=False, cache_dir=coacd_cache)
+        rest_z, z = _drop_peg_over_hole(hull, build)
+        assert abs(z - rest_z) < 0.003, f"{case}: without decomposition the peg rests on the block, got {z:.4f} m"
+
+
+def _box_with_x_hole() -> trimesh.Trimesh:
+    """A block with a round hole along x and a step on top: a stepped prism along x only."""
+    block = _box((60, 50, 40), (0, 0, 20)).union(_box((60, 20, 10), (0, 15, 45)))
+    hole = trimesh.creation.cylinder(radius=10, height=100, sections=40,
+                                     transform=trimesh.transformations.rotation_matrix(np.pi / 2, (0, 1, 0)))
+    hole.apply_translation((0, -5, 20))
+    return block.difference(hole)
+
+
+def test_prism_decomposition_tiles_the_part_and_keeps_the_hole_open(tmp_path):
+    from scipy.spatial import ConvexHull
+
+    mesh = _box_with_x_hole()
+    (tmp_path / "part.stl").write_bytes(mesh.export(file_type="stl"))
+    result = decompose_convex(tmp_path / "part.stl", cache_dir=tmp_path / "cache")
+    assert result.method == "prism" and not result.cache_hit and result.seconds < 1.0
+    solids = [trimesh.Trimesh(p.vertices, p.faces) for p in result.pieces]
+    assert all(s.is_volume and s.is_convex and s.volume > 0 for s in solids)
+    assert sum(s.volume for s in solids) == pytest.approx(mesh.volume, rel=1e-6)  # tiles: no gap, no overlap
+    assert np.all(np.isclose(np.abs(np.concatenate([s.face_normals for s in solids])[:, 0]), 0, atol=1e-6)
+                  | np.isclose(np.abs(np.concatenate([s.face_normals for s in solids])[:, 0]), 1, atol=1e-6))
+
+    # Points just inside the hole's polygon (radius 10·cos(π/40)) lie in no piece …
+    angles = np.linspace(0, 2 * np.pi, 90, endpoint=False)
+    open_r = 10 * np.cos(np.pi / 40) - 0.01
+    hole_points = np.array([(x, -5 + open_r * np.cos(a), 20 + open_r * np.sin(a)) for x in (-25, 0, 25) for a in angles])
+    halfspaces = [ConvexHull(p.vertices).equations for p in result.pieces]
+
+    def inside_any(points):
+        return np.array([any(np.all(h[:, :3] @ q + h[:, 3] <= 1e-9) for h in halfspaces) for q in points])
+
+    assert not inside_any(hole_points).any()
+    # … and material points (on a ring 1 mm outside the hole, and in the step) are covered.
+    solid_points = np.array([(x, -5 + 11 * np.cos(a), 20 + 11 * np.sin(a)) for x in (-25, 25) for a in angles[::5]]
+                            + [(0, 15, 45), (29, 24, 49)])
+    assert inside_any(solid_points).all()
+
+
+def test_non_prismatic_part_falls_back_to_coacd_and_is_cached(tmp_path):
+    dimpled = _box((60, 60, 30), (0, 0, 15)).difference(trimesh.creation.icosphere(subdivisions=2, radius=18).apply_translation((0, 0, 30)))
+    (tmp_path / "dimpled.stl").write_bytes(dimpled.export(file_type="stl"))
+    quick = CoacdParams(threshold=0.2, resolution=300, mcts_nodes=4, mcts_iterations=10, mcts_max_depth=1)  # test speed
+    first = decompose_convex(tmp_path / "dimpled.stl", cache_dir=tmp_path / "cache", params=quick)
+    assert first.method == "coacd" and len(first.pieces) >= 2 and not first.cache_hit
+    again = decompose_convex(tmp_path / "dimpled.stl", cache_dir=tmp_path / "cache", params=quick)
+    assert again.cache_hit and again.method == "coacd" and again.seconds < 0.5
+    assert [p.vertices.tobytes() for p in again.pieces] == [p.vertices.tobytes() for p in first.pieces]

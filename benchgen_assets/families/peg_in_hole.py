@@ -8,6 +8,11 @@ from benchgen_assets.scene import Part, Scene
 
 BOTTOM = (Align.CENTER, Align.CENTER, Align.MIN)
 DROP_MM = 0.5  # free parts start this far above their support
+# Radial clearance range. The collision pieces of the block follow its exported mesh, whose polygon
+# lies at most 0.1 mm inside the CAD circle (and the peg's inside its own), so 0.3 mm still leaves
+# the peg ≥ 0.2 mm of play in the simulator.
+CLEARANCE_MM = (0.3, 1.2)
+MIN_STICK_OUT_MM = 8.0  # the inserted peg stays graspable above the block
 
 
 def build(seed: int, scale: tuple[float, float, float]) -> Scene:
@@ -15,13 +20,22 @@ def build(seed: int, scale: tuple[float, float, float]) -> Scene:
     sx, sy, sz = scale
     square = rng.random() < 0.4
     through = rng.random() < 0.6
-    hole_r = rng.uniform(9.0, 15.0) * min(sx, sy)  # round stays round: the smaller footprint scale
+    # Hole and peg take the smaller footprint scale, so under a non-uniform scale both stay round
+    # (or square) and the clearance stays what was drawn; the block's walls take the full scale.
+    hole_r = rng.uniform(9.0, 15.0) * min(sx, sy)
     wall = rng.uniform(6.0, 12.0)
     length = 2 * hole_r + 2 * wall * sx
     width = 2 * hole_r + 2 * wall * sy
     height = rng.uniform(25.0, 45.0) * sz
-    depth = height if through else height * rng.uniform(0.75, 0.9)
-    clearance = rng.uniform(0.3, 1.2)
+    depth_fraction = 1.0 if through else rng.uniform(0.75, 0.9)
+    clearance = rng.uniform(*CLEARANCE_MM)
+    stick_out = rng.uniform(10.0, 25.0) * sz
+    peg_r = hole_r - clearance
+    # The peg is at most 3 diameters tall (so it stands without toppling) and sticks out of the
+    # hole: a tall, narrow scale lowers the block instead of burying the peg.
+    peg_h = min(height * depth_fraction + stick_out, 6 * peg_r)
+    height = min(height, (peg_h - MIN_STICK_OUT_MM) / depth_fraction)
+    depth = height * depth_fraction
 
     # the cutter overshoots the faces it opens by 1 mm so no zero-thickness skin remains
     cut_bottom = -1.0 if through else height - depth
@@ -32,9 +46,6 @@ def build(seed: int, scale: tuple[float, float, float]) -> Scene:
         cutter = Cylinder(hole_r, cut_height, align=BOTTOM)
     block = Box(length, width, height, align=BOTTOM) - Pos(0, 0, cut_bottom) * cutter
 
-    peg_r = hole_r - clearance
-    # tall enough to stick out of the hole, short enough (≤ 3 diameters) to stand without toppling
-    peg_h = min(depth + rng.uniform(10.0, 25.0) * sz, 6 * peg_r)
     peg_x = length / 2 + rng.uniform(15.0, 40.0) + peg_r
     peg_y = rng.uniform(-0.3, 0.3) * width
     if square:
