@@ -4,10 +4,14 @@ from dagster import Definitions
 
 from benchgen_assets.defs.assets import scenario_assets, table_assets
 from benchgen_assets.defs.checks import scenario_checks
+from benchgen_assets.defs.jobs import scenario_job
+from benchgen_assets.defs.schedules import nightly_scenario_refresh
+from benchgen_assets.defs.sensors import generation_request_sensor
 from resources.dagster_resources import shared_resources
 
 # Everything ``dagster.materialize`` needs to run any selection of the generator (CLI, tests).
 materializable = [*scenario_assets, *table_assets, *scenario_checks]
 
-defs = Definitions(assets=[*scenario_assets, *table_assets], asset_checks=scenario_checks,
+defs = Definitions(assets=[*scenario_assets, *table_assets], asset_checks=scenario_checks, jobs=[scenario_job],
+                   sensors=[generation_request_sensor], schedules=[nightly_scenario_refresh],
                    resources=shared_resources())

@@ -142,6 +142,7 @@ def validated_scenario(context: AssetExecutionContext, generation_request: Gener
     ``datasets/benchmarks/<id>/<variant>/`` (valid) or ``staging/`` (rejected, with its report)."""
     from benchgen_assets import layout
     from benchgen_assets.pipeline import variants_for
+    from benchgen_assets.refresh import input_fingerprint
     from benchgen_assets.variant_runner import validate_scenario
 
     t0 = time.monotonic()
@@ -162,6 +163,9 @@ def validated_scenario(context: AssetExecutionContext, generation_request: Gener
         "stage_seconds": MetadataValue.json(stage_s),
         "dir": MetadataValue.path(str(layout.scenario_dir(context.partition_key))),
         "seconds": round(time.monotonic() - t0, 3),
+        # What the nightly refresh compares against to find scenarios whose inputs changed.
+        "family": scenario_plan.family or "",
+        "input_fingerprint": input_fingerprint(generation_request, scenario_plan.family),
     })
 
 
