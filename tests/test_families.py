@@ -9,6 +9,7 @@ import pytest
 import trimesh
 
 from benchgen_assets.families import FAMILIES, family_source
+from benchgen_assets.physics import validate_variant
 from benchgen_assets.records import BuildOutput
 from benchgen_assets.sandbox import check_source, run_build, shutdown_server
 
@@ -106,3 +107,14 @@ def test_scale_vector_stretches_the_scene(builds):
         wide = builds[(name, 0, (2.0, 0.5, 0.5))].parts[0]
         assert (wide.bbox_max_mm[0] - wide.bbox_min_mm[0]) > (plain.bbox_max_mm[0] - plain.bbox_min_mm[0])
         assert (wide.bbox_max_mm[1] - wide.bbox_min_mm[1]) < (plain.bbox_max_mm[1] - plain.bbox_min_mm[1])
+
+
+def test_latched_box_latch_rests_clear_of_the_lid_and_validates(builds, tmp_path):
+    """Regression: seed 2 at (0.5, 1.5, 2.0) failed stability (latch kicked to 8.95 rad/s). The lid
+    collides as its convex hull, and a catch lower than the lid's top face put a hull wedge into the
+    hook; the catch is now as thick as the lid, so the hook starts clear of it at every scale."""
+    for seed, scale in [(2, (0.5, 1.5, 2.0)), (1, (1.0, 1.0, 1.0))]:
+        out = builds[("latched_box", seed, scale)]
+        report = validate_variant(out, tmp_path / f"{seed}", scenario_id="latched_box", variant_id=f"s{seed}")
+        assert report.passed, [(s.name, s.message) for s in report.stages if not s.passed]
+        assert report.max_penetration_m < 0.0005, report.max_penetration_m  # no part starts inside another

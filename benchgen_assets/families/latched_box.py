@@ -26,23 +26,24 @@ def build(seed: int, scale: tuple[float, float, float]) -> Scene:
 
     lid_z = box_h + GAP_MM
     catch_w = rng.uniform(14.0, 24.0) * sx
-    catch_h = 6.0 * sz
     lid = Pos(0, 0, lid_z) * Box(box_w, box_d, lid_t, align=BOTTOM)
-    # the catch: a ridge on the lid's front face that the latch hook grips
-    lid += Pos(0, box_d / 2, lid_z + lid_t / 2) * Box(catch_w, 5.0, catch_h, align=(Align.CENTER, Align.MIN, Align.CENTER))
+    # The catch: a tab on the lid's front face that the latch hook grips, as thick as the lid. The
+    # lid is nearly convex, so it collides as its convex hull: a tab lower than the lid's top face
+    # would put a hull wedge above it, right where the hook rests, and start the latch in contact.
+    lid += Pos(0, box_d / 2, lid_z) * Box(catch_w, 5.0, lid_t, align=(Align.CENTER, Align.MIN, Align.MIN))
     hinge_y = -box_d / 2  # along the lid's back bottom edge
 
     # Latch: a plate hanging from a pivot on the box front, 0.5 mm off it, with a hook on top
     latch_w = catch_w + 10.0 * sx
     latch_t = 4.0
     pivot_z = max(box_h - rng.uniform(18.0, 28.0) * sz, 12.0)
-    latch_y = box_d / 2 + 5.0 + GAP_MM  # clear of the catch ridge
-    plate_top = lid_z + lid_t / 2 + catch_h / 2 + 5.0
+    latch_y = box_d / 2 + 5.0 + GAP_MM  # clear of the catch tab
+    plate_top = lid_z + lid_t + 5.0
     plate_bottom = max(pivot_z - rng.uniform(8.0, 15.0) * sz, 2.0)
     latch = Pos(0, latch_y, plate_bottom) * Box(latch_w, latch_t, plate_top - plate_bottom,
                                                 align=(Align.CENTER, Align.MIN, Align.MIN))
     # hook lip reaching back over the catch, above it by GAP_MM
-    hook_z = lid_z + lid_t / 2 + catch_h / 2 + GAP_MM
+    hook_z = lid_z + lid_t + GAP_MM
     latch += Pos(0, box_d / 2 + GAP_MM, hook_z) * Box(latch_w, latch_y - box_d / 2 - GAP_MM, plate_top - hook_z,
                                                       align=(Align.CENTER, Align.MIN, Align.MIN))
 
