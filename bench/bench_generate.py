@@ -1,14 +1,20 @@
 """Scenario generator benchmark: ``generate --tier 1 --count 10`` on the offline author.
 
-    .venv/bin/python bench/bench_generate.py [--count 10] [--variants 3] [--parallel 3] [--write]
+    .venv/bin/python bench/bench_generate.py [--count 10] [--variants 3] [--parallel 3] [--repeat 3]
+                                             [--pycache DIR] [--write]
 
 1. Through Dagster: the CLI as a user runs it, in a fresh temp DAGSTER_HOME and datasets root
-   (wall time, per-stage time summed over the runs, yield).
+   (wall time, CPU time of the CLI and its workers, per-stage time summed over the runs, yield).
 2. Direct: the same requests through the same domain functions, no Dagster, the same number of
    forked workers, another fresh datasets root (so the LLM cache is cold in both).
-The ratio of the two wall times is the orchestration overhead. The shared build server is started
-before either run, so neither pays build123d's import. ``--write`` puts the figures into the
-"Scenario generator" section of bench/RESULTS.md (other sections are left alone).
+Each repeat runs both, one after the other; the ratio of their wall times is the orchestration
+overhead. The machine is shared, so the load average is recorded around every run and the median
+and the best run are both reported. The shared build server is started before either run, so
+neither pays build123d's import (its build jobs are not in the CPU time either).
+``--pycache DIR`` lets the runs write and use compiled bytecode there (PYTHONPYCACHEPREFIX): this
+sandbox sets PYTHONDONTWRITEBYTECODE=1 and the venv has no .pyc files, so otherwise every process
+compiles every module it imports from source. ``--write`` puts the figures into the "Scenario
+generator" section of bench/RESULTS.md (other sections are left alone).
 """
 
 from __future__ import annotations
@@ -18,6 +24,8 @@ import json
 import multiprocessing
 import os
 import re
+import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -58,14 +66,16 @@ def _direct_scenario(request_json: str) -> dict:
 
 def run_direct(count: int, variants: int, parallel: int) -> dict:
     """The no-Dagster baseline (run in its own process by ``main``)."""
-    from benchgen_assets.manager import make_requests, warm_up
+    from benchgen_assets.manager import make_requests, preload_tables, warm_up
     from benchgen_assets.tables import manifest_table, traces_table
 
     t0 = time.monotonic()
     warm_up()
     requests = make_requests(tier=1, family=None, prompt=None, count=count, seed=0, variants=variants)
     with ProcessPoolExecutor(parallel, mp_context=multiprocessing.get_context("fork")) as pool:
-        results = list(pool.map(_direct_scenario, [r.model_dump_json() for r in requests]))
+        mapped = pool.map(_direct_scenario, [r.model_dump_json() for r in requests])
+        preload_tables()  # as the CLI does: while the workers run
+        results = list(mapped)
     manifest_table(), traces_table()
     stage = defaultdict(float)
     for r in results:
@@ -75,14 +85,27 @@ def run_direct(count: int, variants: int, parallel: int) -> dict:
             "total": sum(r["total"] for r in results), "stage_s": dict(stage)}
 
 
-def run_dagster(count: int, variants: int, parallel: int, tmp: Path) -> dict:
-    env = {**os.environ, "DAGSTER_HOME": str(tmp / "dagster_home"), "BENCHGEN_DATASETS": str(tmp / "datasets_dagster")}
-    env.pop("BENCHGEN_LLM_MODEL", None)
+def _load() -> float:
+    return os.getloadavg()[0]
+
+
+def _children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _timed(cmd: list[str], env: dict) -> tuple[subprocess.CompletedProcess, dict]:
+    """Run ``cmd``; its wall time, the CPU time of it and its children, the load before and after."""
+    load, cpu, t0 = _load(), _children_cpu_s(), time.monotonic()
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+    return proc, {"wall_s": time.monotonic() - t0, "cpu_s": _children_cpu_s() - cpu, "load": (load, _load())}
+
+
+def run_dagster(count: int, variants: int, parallel: int, tmp: Path, env: dict) -> dict:
+    env = {**env, "DAGSTER_HOME": str(tmp / "dagster_home"), "BENCHGEN_DATASETS": str(tmp / "datasets_dagster")}
     cmd = [sys.executable, "-m", "benchgen_assets.manager", "generate", "--tier", "1", "--count", str(count),
            "--variants", str(variants), "--parallel", str(parallel)]
-    t0 = time.monotonic()
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
-    wall = time.monotonic() - t0
+    proc, timing = _timed(cmd, env)
     if proc.returncode != 0:
         raise SystemExit(f"generate failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
     out = proc.stdout
@@ -91,8 +114,16 @@ def run_dagster(count: int, variants: int, parallel: int, tmp: Path) -> dict:
     stage_s = {k: float(v) for k, v in (item.rsplit(" ", 1) for item in stages.split(", "))}
     tokens = re.search(r"tokens:\s+(\d+)", out).group(1)
     warm = float(re.search(r"warm-up done at ([\d.]+) s", out).group(1))
-    return {"wall_s": wall, "valid": int(m.group(1)), "total": int(m.group(2)), "stage_s": stage_s,
+    return {**timing, "valid": int(m.group(1)), "total": int(m.group(2)), "stage_s": stage_s,
             "tokens": int(tokens), "warm_up_s": warm, "stdout": out}
+
+
+def run_direct_process(count: int, variants: int, parallel: int, tmp: Path, env: dict) -> dict:
+    proc, timing = _timed([sys.executable, __file__, "--count", str(count), "--variants", str(variants), "--parallel",
+                           str(parallel), "--direct-only", str(tmp / "datasets_direct")], env)
+    if proc.returncode != 0:
+        raise SystemExit(f"direct run failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
+    return {**json.loads(proc.stdout.strip().splitlines()[-1]), **timing}  # wall: the whole process, as for the CLI
 
 
 def _stage_line(stage_s: dict) -> str:
@@ -107,11 +138,17 @@ def write_results(text: str) -> None:
     RESULTS.write_text(updated)
 
 
+def _load_text(runs: list[dict]) -> str:
+    return ", ".join(f"{r['load'][0]:.1f}→{r['load'][1]:.1f}" for r in runs)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--count", type=int, default=10)
     ap.add_argument("--variants", type=int, default=3)
     ap.add_argument("--parallel", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=1, help="runs of each; median and best are reported")
+    ap.add_argument("--pycache", metavar="DIR", help="write and use compiled bytecode in DIR (PYTHONPYCACHEPREFIX)")
     ap.add_argument("--write", action="store_true", help="update the section in bench/RESULTS.md")
     ap.add_argument("--direct-only", metavar="DATASETS", help=argparse.SUPPRESS)  # the baseline's own process
     args = ap.parse_args()
@@ -123,35 +160,54 @@ def main() -> None:
     from benchgen_assets.sandbox import ensure_server
 
     ensure_server()
-    with tempfile.TemporaryDirectory(prefix="bench-generate-") as tmp:
-        tmp = Path(tmp)
-        dagster = run_dagster(args.count, args.variants, args.parallel, tmp)
-        print(dagster["stdout"])
-        t0 = time.monotonic()
-        proc = subprocess.run([sys.executable, __file__, "--count", str(args.count), "--variants", str(args.variants),
-                               "--parallel", str(args.parallel), "--direct-only", str(tmp / "datasets_direct")],
-                              cwd=ROOT, capture_output=True, text=True, check=True)
-        direct = json.loads(proc.stdout.strip().splitlines()[-1])
-        direct["wall_s"] = time.monotonic() - t0  # the whole process, as for the CLI
-    ratio = dagster["wall_s"] / direct["wall_s"]
+    env = dict(os.environ)
+    env.pop("BENCHGEN_LLM_MODEL", None)
+    if args.pycache:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(Path(args.pycache).resolve())
+    bytecode = (f"bytecode cached in `{args.pycache}` (PYTHONPYCACHEPREFIX)" if args.pycache else
+                "no bytecode cache: PYTHONDONTWRITEBYTECODE=1 and no .pyc in the venv, so every process compiles "
+                "every module it imports" if env.get("PYTHONDONTWRITEBYTECODE") else "Python's default bytecode cache")
+    dagster_runs, direct_runs = [], []
+    for _ in range(args.repeat):
+        with tempfile.TemporaryDirectory(prefix="bench-generate-") as tmp:
+            dagster_runs.append(run_dagster(args.count, args.variants, args.parallel, Path(tmp), env))
+            print(dagster_runs[-1]["stdout"])
+            direct_runs.append(run_direct_process(args.count, args.variants, args.parallel, Path(tmp), env))
+        d, b = dagster_runs[-1], direct_runs[-1]
+        print(f"run {len(dagster_runs)}: dagster {d['wall_s']:.1f} s (cpu {d['cpu_s']:.1f} s, load {_load_text([d])}), "
+              f"direct {b['wall_s']:.1f} s (cpu {b['cpu_s']:.1f} s, load {_load_text([b])})", flush=True)
+
+    def median(runs: list[dict], key: str) -> float:
+        return statistics.median(r[key] for r in runs)
+
+    best = min(range(len(dagster_runs)), key=lambda i: dagster_runs[i]["wall_s"])
+    dagster, direct = dagster_runs[best], direct_runs[best]
+    ratios = [d["wall_s"] / b["wall_s"] for d, b in zip(dagster_runs, direct_runs)]
     cmd = (f"python -m benchgen_assets.manager generate --tier 1 --count {args.count} --variants {args.variants} "
            f"--parallel {args.parallel}")
-    text = f"""Command: `.venv/bin/python bench/bench_generate.py --count {args.count} --variants {args.variants} --parallel {args.parallel} --write`
-(runs `{cmd}` on the offline author in a fresh temp DAGSTER_HOME + datasets root; machine: 2 cores,
-24 GiB, shared with other work; one run; the build server was started beforehand).
+    flags = f" --repeat {args.repeat}" + (f" --pycache {args.pycache}" if args.pycache else "")
+    text = f"""Command: `.venv/bin/python bench/bench_generate.py --count {args.count} --variants {args.variants} --parallel {args.parallel}{flags} --write`
+(runs `{cmd}` on the offline author in a fresh temp DAGSTER_HOME + datasets root, then the same
+requests through the domain functions directly; machine: 2 cores, 24 GiB, shared with other work;
+{args.repeat} run(s) of each, {time.strftime('%Y-%m-%d %H:%M')}; {bytecode}; the build server was started
+beforehand, its build jobs are not in the CPU times).
 
-| | wall time | valid / variants | yield |
-|---|---|---|---|
-| through Dagster (CLI, {args.parallel} workers) | {dagster['wall_s']:.1f} s | {dagster['valid']}/{dagster['total']} | {dagster['valid'] / max(dagster['total'], 1):.0%} |
-| direct domain calls ({args.parallel} workers) | {direct['wall_s']:.1f} s | {direct['valid']}/{direct['total']} | {direct['valid'] / max(direct['total'], 1):.0%} |
+Load average (1 min) before→after each run — through Dagster: {_load_text(dagster_runs)}; direct: {_load_text(direct_runs)}.
 
-Orchestration overhead (Dagster / direct wall time): **{ratio:.2f}×**. Target: < 60 s for 10 scenarios.
+| | wall time, median | wall time, best | CPU time (best run) | warm-up (best run) | valid / variants | yield |
+|---|---|---|---|---|---|---|
+| through Dagster (CLI, {args.parallel} workers) | {median(dagster_runs, 'wall_s'):.1f} s | {dagster['wall_s']:.1f} s | {dagster['cpu_s']:.1f} s | {dagster['warm_up_s']:.1f} s | {dagster['valid']}/{dagster['total']} | {dagster['valid'] / max(dagster['total'], 1):.0%} |
+| direct domain calls ({args.parallel} workers) | {median(direct_runs, 'wall_s'):.1f} s | {direct['wall_s']:.1f} s | {direct['cpu_s']:.1f} s | | {direct['valid']}/{direct['total']} | {direct['valid'] / max(direct['total'], 1):.0%} |
+
+Orchestration overhead (Dagster / direct wall time, same repeat): **{ratios[best]:.2f}×** in the best run
+(all runs: {", ".join(f"{r:.2f}" for r in ratios)}). Target: < 60 s for 10 scenarios through Dagster.
 Both wall times include process start and the warm-up before the workers fork (imports of
-litellm, mujoco, pandas and the first litellm call; {dagster['warm_up_s']:.1f} s in the CLI, which also imports
-Dagster and opens the instance). Dagster adds per run: a run record, event-log writes per step, the
-IO manager's pickles, the check step, and the manifest/traces run at the end.
+litellm, mujoco, trimesh, Dagster and the first litellm call; the CLI also opens the instance). Dagster adds per run:
+a run record, ~86 event-log writes (one SQLite connection + commit each, in a new per-run database), the IO manager's
+pickles, the check step, and the manifest/traces run at the end.
 
-Per-stage time, summed over the scenarios (s) — Dagster steps: {_stage_line(dagster['stage_s'])}.
+Per-stage time of the best run, summed over the scenarios (s) — Dagster steps: {_stage_line(dagster['stage_s'])}.
 Direct: {_stage_line(direct['stage_s'])}. LLM tokens (offline author, approximate): {dagster['tokens']}.
 """
     print(text)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import os
 import re
 import shutil
 import sys
@@ -52,16 +53,31 @@ def _resources(fault_domain: float):
     return resources
 
 
-def materialize_partition(scenario_id: str, *, max_attempts: int, fault_domain: float, batch: str) -> dict:
-    """One partition's chain in one Dagster run (in this process); a summary for the parent."""
-    from dagster import DagsterInstance, materialize
+_instances: dict = {}  # process id → its DagsterInstance
 
-    from benchgen_assets.definitions import materializable
+
+def _process_instance():
+    """This process's instance, opened once: opening one runs Alembic's schema checks on the run and
+    event-log databases (~0.5 s of CPU), which every partition run in a worker would otherwise repeat."""
+    from dagster import DagsterInstance
+
     from resources.paths import ensure_dagster_home
 
-    ensure_dagster_home()
+    pid = os.getpid()
+    if pid not in _instances:  # a forked worker opens its own (no SQLite handle crosses a fork)
+        ensure_dagster_home()
+        _instances[pid] = DagsterInstance.get()
+    return _instances[pid]
+
+
+def materialize_partition(scenario_id: str, *, max_attempts: int, fault_domain: float, batch: str) -> dict:
+    """One partition's chain in one Dagster run (in this process); a summary for the parent."""
+    from dagster import materialize
+
+    from benchgen_assets.definitions import materializable
+
     t0 = time.monotonic()
-    instance = DagsterInstance.get()
+    instance = _process_instance()
     try:
         result = materialize(
             materializable, instance=instance, partition_key=scenario_id, resources=_resources(fault_domain),
@@ -104,14 +120,12 @@ def materialize_partition(scenario_id: str, *, max_attempts: int, fault_domain: 
 
 
 def materialize_tables(*, batch: str) -> dict:
-    from dagster import DagsterInstance, materialize
+    from dagster import materialize
 
     from benchgen_assets.definitions import materializable
-    from resources.paths import ensure_dagster_home
 
-    ensure_dagster_home()
     t0 = time.monotonic()
-    result = materialize(materializable, instance=DagsterInstance.get(), resources=_resources(0.0), selection=TABLE_ASSETS,
+    result = materialize(materializable, instance=_process_instance(), resources=_resources(0.0), selection=TABLE_ASSETS,
                          run_config=QUIET, tags={"benchgen/cli": "generate", "benchgen/batch": batch})
     md = {k: v.value for k, v in result.asset_materializations_for_node("benchmark_manifest")[0].metadata.items()}
     return {"seconds": round(time.monotonic() - t0, 2), "run_id": result.run_id, "manifest": md}
@@ -119,7 +133,9 @@ def materialize_tables(*, batch: str) -> dict:
 
 def warm_up() -> None:
     """Pay the heavy imports once before forking workers (they inherit them): litellm and its
-    first call, the offline author, the validator's libraries; start the build server meanwhile."""
+    first call, the offline author, the validator's libraries; start the build server meanwhile.
+    The tables' libraries (pandas, pyarrow) are not here: only the parent needs them, and it
+    imports them while the workers run (``preload_tables``)."""
     from benchgen_assets.sandbox import ensure_server
 
     server = threading.Thread(target=ensure_server, name="build-server-start", daemon=True)
@@ -133,14 +149,18 @@ def warm_up() -> None:
         client = LLMClient(LLMSettings(use_cache=False, cache_dir=tmp, traces_dir=tmp), asset="warm_up")
         client.complete(role=REVIEWER_ROLE, messages=[{"role": "user", "content": input_block({"code": ""})}],
                         schema=ReviewVerdict, prompt_version="warm-up")
-    import pandas  # noqa: F401  (the tables)
-    import pyarrow.parquet  # noqa: F401
-
     import benchgen_assets.definitions  # noqa: F401
     import benchgen_assets.physics  # noqa: F401
     import benchgen_assets.pipeline  # noqa: F401
     import benchgen_assets.variant_runner  # noqa: F401
     server.join()
+
+
+def preload_tables() -> None:
+    """Import what the tables need; called in the parent once the workers are forked, so it overlaps
+    with their runs instead of delaying them (workers never use pandas)."""
+    import pandas  # noqa: F401
+    import pyarrow.parquet  # noqa: F401
 
 
 def _print_summary(results: list[dict], tables: Optional[dict], wall: float) -> None:
@@ -211,6 +231,7 @@ def generate(args: argparse.Namespace) -> int:
         # fork: workers inherit the warmed-up imports instead of paying them again
         with ProcessPoolExecutor(args.parallel, mp_context=multiprocessing.get_context("fork")) as pool:
             futures = [pool.submit(materialize_partition, r.scenario_id, **kwargs) for r in requests]
+            preload_tables()  # the fork start method launches every worker on the first submit
             for f in as_completed(futures):
                 report(f.result())
     tables = materialize_tables(batch=batch)

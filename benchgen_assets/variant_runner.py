@@ -4,6 +4,10 @@ Plain Python (no Dagster). A variant that passes every stage is exported to
 ``datasets/benchmarks/<id>/<variant>/`` (scene.xml, meshes/ it references, cad/ = the script's
 parts as STL in mm, build.json, validation.json); one that fails goes to ``staging/<id>/<variant>/`` with
 its ValidationReport. Each variant directory is swapped in atomically (``replace_dir``).
+
+The generation loop already built and validated the probe variant (v00) with the final script;
+``validate_scenario`` takes that run over instead of repeating it (same code, seed and scale give
+byte-identical files), found through the ``run.json`` that ``run_variant`` leaves in its work dir.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+from pydantic import BaseModel
+
 from benchgen_assets import layout
 from benchgen_assets.records import (BuildOutput, SandboxError, ScenarioManifest, ScenarioPlan, ScenarioScript,
                                      ScenarioValidation, StageResult, ValidationReport, VariantOutcome, VariantSpec)
@@ -22,6 +28,15 @@ from resources.atomic import atomic_write_bytes, atomic_write_json, replace_dir
 
 VALIDATION_FILE = "validation.json"
 PREVIEW_FILE = "preview.png"
+RUN_FILE = "run.json"  # in a variant's work dir: what run_variant did (not exported)
+
+
+class SavedRun(BaseModel):
+    """A variant run as ``run_variant`` left it in its work dir."""
+
+    code_sha256: str
+    report: ValidationReport
+    build: Optional[BuildOutput]
 
 
 @dataclass
@@ -57,7 +72,30 @@ def run_variant(code: str, scenario_id: str, variant: VariantSpec, work: Path) -
     if not any(s.name == "compile" for s in report.stages):
         report.stages.insert(0, StageResult(name="compile", passed=True, seconds=build_s))
     report.timings_s = {"build": build_s, **report.timings_s}
+    saved = SavedRun(code_sha256=code_sha256(code), report=report, build=built)
+    atomic_write_json(work / RUN_FILE, saved.model_dump(mode="json"))
     return VariantRun(report=report, build=built, files_dir=work)
+
+
+def code_sha256(code: str) -> str:
+    return hashlib.sha256(code.encode()).hexdigest()
+
+
+def _probe_run(script: ScenarioScript, variant: VariantSpec) -> Optional[VariantRun]:
+    """The loop's passing run of ``script`` on ``variant``, if its files are still in the work dir.
+
+    Only the very run recorded in the script's last attempt qualifies (equal report), so a work dir
+    left over from an older run or older validator code is never taken for it."""
+    final = script.attempts[-1].validation if script.attempts else None
+    if (final is None or not final.passed or final.variant_id != variant.variant_id or final.seed != variant.seed
+            or tuple(final.scale) != tuple(variant.scale)):
+        return None
+    for path in sorted(layout.work_dir(script.scenario_id).rglob(RUN_FILE)):
+        saved = SavedRun.model_validate_json(path.read_text())
+        if (saved.code_sha256 == script.code_sha256 and saved.report == final and saved.build is not None
+                and (path.parent / "scene.xml").exists()):
+            return VariantRun(report=saved.report, build=saved.build, files_dir=path.parent)
+    return None
 
 
 def _sha256(path: Path) -> str:
@@ -70,7 +108,7 @@ def _rel(path: Path) -> str:
 
 def _export(run: VariantRun, target: Path) -> None:
     def fill(tmp: Path) -> None:
-        shutil.copytree(run.files_dir, tmp, dirs_exist_ok=True)
+        shutil.copytree(run.files_dir, tmp, dirs_exist_ok=True, ignore=shutil.ignore_patterns(RUN_FILE))
         atomic_write_json(tmp / VALIDATION_FILE, run.report.model_dump(mode="json"))
         if run.build is not None:  # pointing at where its STL files now live
             exported = run.build.model_copy(update={"out_dir": str(target / "cad")})
@@ -101,7 +139,8 @@ def validate_scenario(scenario_id: str, plan: ScenarioPlan, script: ScenarioScri
     staging = layout.staging_dir(scenario_id)
     outcomes = []
     for variant in variants:
-        run = run_variant(script.code, scenario_id, variant, layout.work_dir(scenario_id) / variant.variant_id)
+        run = (_probe_run(script, variant)
+               or run_variant(script.code, scenario_id, variant, layout.work_dir(scenario_id) / variant.variant_id))
         target, other = (scenario, staging) if run.report.passed else (staging, scenario)
         _export(run, target / variant.variant_id)
         shutil.rmtree(other / variant.variant_id, ignore_errors=True)  # a rerun may flip valid ↔ rejected

@@ -7,11 +7,11 @@ geometry and physics validation (``benchgen_assets.variant_runner.run_variant``)
 
 from __future__ import annotations
 
-import hashlib
 import time
 from pathlib import Path
 
 from benchgen_assets.records import CoderAttempt, ScenarioPlan, ScenarioScript, VariantSpec
+from benchgen_assets.variant_runner import code_sha256, run_variant
 from resources.llm import LLMClient
 
 from .agents import add_feedback, coder_messages, review_script, validator_feedback, write_script
@@ -19,14 +19,8 @@ from .agents import add_feedback, coder_messages, review_script, validator_feedb
 DEFAULT_MAX_ATTEMPTS = 4
 
 
-def code_sha256(code: str) -> str:
-    return hashlib.sha256(code.encode()).hexdigest()
-
-
 def generate_script(client: LLMClient, plan: ScenarioPlan, probe: VariantSpec, *, scenario_id: str,
                     work_dir: Path, max_attempts: int = DEFAULT_MAX_ATTEMPTS) -> ScenarioScript:
-    from benchgen_assets.variant_runner import run_variant
-
     if max_attempts < 1:
         raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
     messages = coder_messages(plan)
@@ -61,8 +55,6 @@ def generate_script(client: LLMClient, plan: ScenarioPlan, probe: VariantSpec, *
 
 def override_script(code: str, probe: VariantSpec, *, scenario_id: str, work_dir: Path) -> ScenarioScript:
     """A human's code override: taken as is, validated once on the probe so its report is kept."""
-    from benchgen_assets.variant_runner import run_variant
-
     t0 = time.monotonic()
     report = run_variant(code, scenario_id, probe, work_dir / "override").report
     attempt = CoderAttempt(attempt=1, source="override", code=code, notes="code override from run config",

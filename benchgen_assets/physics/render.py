@@ -1,33 +1,82 @@
-"""Preview image of a composed scene: MuJoCo's offscreen renderer on the CPU (OSMesa)."""
+"""Preview image of a composed scene: MuJoCo's offscreen renderer on the CPU (OSMesa).
+
+Creating a GL context is the slow part of a render on OSMesa (llvmpipe compiles its shaders per
+context), so each process keeps one context and renders every preview in it; only the model's
+own MjrContext (meshes, textures, an offscreen buffer the size of the image) is made per scene.
+"""
 
 from __future__ import annotations
 
+import atexit
 import io
 import os
+import threading
 from pathlib import Path
 
 import mujoco
+import numpy as np
 from PIL import Image
+
+PREVIEW_SHADOW_SIZE = 1024  # the scene asks for 2048; a 480 px preview cannot show the difference
+
+_gl_lock = threading.Lock()  # one thread at a time may make the shared context current
+# Per process id: a forked child makes its own and leaves the inherited one alone (never freed there).
+_gl_contexts: dict = {}
 
 
 def render_preview(xml_path: Path, *, width: int = 480, height: int = 360, camera: str = "preview") -> bytes:
     """PNG of the scene's initial state (keyframe 0 if any) seen from ``camera`` (free camera if absent)."""
     _require_offscreen_gl()
     model = mujoco.MjModel.from_xml_path(str(xml_path))
-    # The offscreen buffer must be at least as large as the image.
-    model.vis.global_.offwidth = max(int(model.vis.global_.offwidth), width)
-    model.vis.global_.offheight = max(int(model.vis.global_.offheight), height)
+    # The model's visual settings only size GPU buffers; the scene file stays as it is.
+    model.vis.global_.offwidth, model.vis.global_.offheight = width, height
+    model.vis.quality.shadowsize = min(int(model.vis.quality.shadowsize), PREVIEW_SHADOW_SIZE)
     data = mujoco.MjData(model)
     if model.nkey > 0:
         mujoco.mj_resetDataKeyframe(model, data, 0)
     mujoco.mj_forward(model, data)
+
+    view = mujoco.MjvCamera()
     camera_id = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_CAMERA, camera)
-    with mujoco.Renderer(model, height=height, width=width) as renderer:
-        renderer.update_scene(data, camera=camera_id if camera_id >= 0 else -1)
-        pixels = renderer.render()
+    if camera_id >= 0:
+        view.type, view.fixedcamid = mujoco.mjtCamera.mjCAMERA_FIXED, camera_id
+    else:
+        mujoco.mjv_defaultFreeCamera(model, view)
+    scene = mujoco.MjvScene(model, maxgeom=max(1000, 2 * model.ngeom))
+    mujoco.mjv_updateScene(model, data, mujoco.MjvOption(), None, view, mujoco.mjtCatBit.mjCAT_ALL, scene)
+    viewport = mujoco.MjrRect(0, 0, width, height)
+    pixels = np.empty((height, width, 3), dtype=np.uint8)
+    with _gl_lock:
+        _current_gl_context().make_current()
+        context = mujoco.MjrContext(model, mujoco.mjtFontScale.mjFONTSCALE_50)  # no text is drawn
+        try:
+            mujoco.mjr_setBuffer(mujoco.mjtFramebuffer.mjFB_OFFSCREEN, context)
+            mujoco.mjr_render(viewport, scene, context)
+            mujoco.mjr_readPixels(pixels, None, viewport, context)
+        finally:
+            context.free()
     buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="PNG", optimize=False)
+    # OpenGL rows run bottom-up. Fast zlib level: a preview is written once and rarely read.
+    Image.fromarray(np.flipud(pixels)).save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue()
+
+
+def _current_gl_context():
+    """This process's GL context, created on first use (under ``_gl_lock``)."""
+    pid = os.getpid()
+    if pid not in _gl_contexts:
+        from mujoco.rendering.classic import gl_context
+
+        # Its own framebuffer is never drawn to (renders go to the model's offscreen buffer).
+        _gl_contexts[pid] = gl_context.GLContext(64, 64)
+        atexit.register(_free_gl_context, pid)  # before interpreter teardown breaks PyOpenGL's __del__
+    return _gl_contexts[pid]
+
+
+def _free_gl_context(pid: int) -> None:
+    if os.getpid() == pid:
+        with _gl_lock:
+            _gl_contexts.pop(pid).free()
 
 
 def _require_offscreen_gl() -> None:
