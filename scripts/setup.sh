@@ -20,6 +20,8 @@ fi
 PY="${BENCHGEN_PYTHON:-python3}"
 "$PY" -m uv --version >/dev/null 2>&1 || "$PY" -m pip install -q uv
 [ -x .venv/bin/python ] || "$PY" -m uv venv -q .venv --python "$PY"
-"$PY" -m uv pip install -q --python .venv/bin/python -r requirements.lock
+# Bytecode compiled at install: processes (and Dagster run workers) then start without
+# recompiling every import, even where PYTHONDONTWRITEBYTECODE is set.
+"$PY" -m uv pip install -q --compile-bytecode --python .venv/bin/python -r requirements.lock
 "$PY" -m uv pip install -q --python .venv/bin/python --no-deps -e .
 echo "[setup] ready: $(.venv/bin/python --version), dagster $(.venv/bin/python -c 'import dagster; print(dagster.__version__)')"
