@@ -1,9 +1,10 @@
-"""A real dagster-webserver process on 127.0.0.1 and a headless Debian Chromium, for UI tests."""
+"""A real dagster-webserver (or `dagster dev`: webserver + daemon) on 127.0.0.1 and a headless Debian Chromium, for UI tests."""
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -26,34 +27,82 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def _dagster_exe(name: str) -> str:
+    return str(Path(sys.executable).with_name(name))
+
+
+def _new_session_with_ctrl_c() -> None:
+    os.setsid()  # its own process group: the code servers and run workers it spawns are stopped with it
+    # A test run from a background shell job inherits an ignored SIGINT, and so would Dagster.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def _start(cmd: list[str], dagster_home: Path, log_path: Path, env: dict | None) -> subprocess.Popen:
+    full_env = {**os.environ, "DAGSTER_HOME": str(dagster_home), **(env or {})}
+    with open(log_path, "w") as log:
+        return subprocess.Popen(cmd, cwd=PROJECT_ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT,
+                                preexec_fn=_new_session_with_ctrl_c)
+
+
+def _stop(proc: subprocess.Popen, grace_s: float = 30) -> None:
+    """Ctrl-C to the process group (how a user stops ``dagster dev``), SIGKILL whatever is left."""
+    try:
+        os.killpg(proc.pid, signal.SIGINT)
+    except ProcessLookupError:
+        return
+    try:
+        proc.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait(timeout=10)
+
+
+def _wait_until_serving(proc: subprocess.Popen, url: str, log_path: Path, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args[0]} exited with {proc.returncode}: {log_path.read_text()[-3000:]}")
+        try:
+            urllib.request.urlopen(f"{url}/server_info", timeout=2)
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{proc.args[0]} not serving {url} after {timeout_s}s: {log_path.read_text()[-3000:]}")
+            time.sleep(0.5)
+
+
 @contextmanager
 def running_webserver(dagster_home: Path, log_path: Path, env: dict | None = None, timeout_s: float = 180):
+    """``dagster-webserver -w workspace.yaml`` on a free port; yields its base URL once it answers."""
     port = free_port()
-    full_env = {**os.environ, "DAGSTER_HOME": str(dagster_home), **(env or {})}
-    exe = Path(sys.executable).with_name("dagster-webserver")
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen([str(exe), "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
-                                cwd=PROJECT_ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
+    proc = _start([_dagster_exe("dagster-webserver"), "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
+                  dagster_home, log_path, env)
     try:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"dagster-webserver exited with {proc.returncode}: {log_path.read_text()[-3000:]}")
-            try:
-                urllib.request.urlopen(f"{url}/server_info", timeout=2)
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"dagster-webserver not up after {timeout_s}s")
-                time.sleep(0.5)
+        url = f"http://127.0.0.1:{port}"
+        _wait_until_serving(proc, url, log_path, timeout_s)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        _stop(proc)
+
+
+@contextmanager
+def running_dagster_dev(dagster_home: Path, log_path: Path, env: dict | None = None, timeout_s: float = 240):
+    """``dagster dev -w workspace.yaml``: the webserver plus the daemon (which dequeues the runs
+    launched from the UI under the queued run coordinator), sharing one code server per location.
+    Yields the webserver's base URL once it answers; everything it started ends with it."""
+    port = free_port()
+    proc = _start([_dagster_exe("dagster"), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
+                  dagster_home, log_path, env)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait_until_serving(proc, url, log_path, timeout_s)
+        yield url
+    finally:
+        _stop(proc)
 
 
 def graphql(url: str, query: str, variables: dict | None = None) -> dict:
