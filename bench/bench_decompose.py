@@ -60,7 +60,6 @@ def open_hole_radius(pieces, z_levels, rays: int = 360) -> float:
 
 def peg_slides_in(xml_path: Path, build) -> bool:
     import mujoco
-    import numpy as np
 
     model = mujoco.MjModel.from_xml_path(str(xml_path))
     data = mujoco.MjData(model)

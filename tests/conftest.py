@@ -25,3 +25,15 @@ def datasets_dir(tmp_path, monkeypatch):
 @pytest.fixture
 def python_exe():
     return sys.executable
+
+
+@pytest.fixture(scope="module")
+def private_build_server(tmp_path_factory):
+    """A sandbox build server of the test module's own (others' servers stay untouched), stopped at the end."""
+    from benchgen_assets.sandbox import shutdown_server
+
+    mp = pytest.MonkeyPatch()
+    mp.setenv("BENCHGEN_SANDBOX_DIR", str(tmp_path_factory.mktemp("sandbox-runtime")))
+    yield
+    shutdown_server()
+    mp.undo()

@@ -11,19 +11,13 @@ import trimesh
 from benchgen_assets.families import FAMILIES, family_source
 from benchgen_assets.physics import validate_variant
 from benchgen_assets.records import BuildOutput
-from benchgen_assets.sandbox import check_source, run_build, shutdown_server
+from benchgen_assets.sandbox import check_source, run_build
 
 SEEDS = (0, 1, 2)
 SCALES = ((1.0, 1.0, 1.0), (0.5, 1.5, 2.0), (2.0, 0.5, 0.5))
 
 
-@pytest.fixture(scope="module", autouse=True)
-def private_build_server(tmp_path_factory):
-    mp = pytest.MonkeyPatch()
-    mp.setenv("BENCHGEN_SANDBOX_DIR", str(tmp_path_factory.mktemp("sandbox-runtime")))
-    yield
-    shutdown_server()
-    mp.undo()
+pytestmark = pytest.mark.usefixtures("private_build_server")
 
 
 @pytest.fixture(scope="module")

@@ -30,14 +30,7 @@ VALID = textwrap.dedent('''
 FAST = SandboxLimits(wall_timeout_s=20, cpu_time_s=15)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def private_build_server(tmp_path_factory):
-    """A build server of this module's own (others' servers stay untouched), stopped at the end."""
-    mp = pytest.MonkeyPatch()
-    mp.setenv("BENCHGEN_SANDBOX_DIR", str(tmp_path_factory.mktemp("sandbox-runtime")))
-    yield
-    shutdown_server()
-    mp.undo()
+pytestmark = pytest.mark.usefixtures("private_build_server")
 
 
 def build_ok(tmp_path: Path, seed: int = 1, scale=(1.0, 1.0, 1.0), name: str = "out") -> BuildOutput:

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 import pandas as pd
 import pytest
-from dagster import (DefaultScheduleStatus, DefaultSensorStatus, build_schedule_context, build_sensor_context,
+from dagster import (DefaultScheduleStatus, DefaultSensorStatus, build_schedule_context,
                      instance_for_test, materialize)
 
 from benchgen_assets.definitions import defs, materializable
@@ -19,6 +19,7 @@ from benchgen_assets.records import GenerationRequest
 from benchgen_assets.requests_inbox import (MAX_COUNT, PER_TICK_ENV, REQUESTS_DIR_ENV, SETTLE_SECONDS_ENV,
                                             parse_request_file)
 from resources.dagster_resources import shared_resources
+from tests.sensor_ticks import Ticker
 
 SCENARIOS = "scenarios"
 CHECKS = ["compilation_check", "geometry_check", "mjcf_schema_check", "stability_check"]
@@ -50,20 +51,6 @@ def drop(folder, name, text, age_s=60):
     return path
 
 
-class Ticker:
-    """Evaluates the sensor like the daemon does: cursor carried over, partition requests applied."""
-
-    def __init__(self, instance):
-        self.instance, self.cursor = instance, None
-
-    def __call__(self):
-        data = generation_request_sensor.evaluate_tick(
-            build_sensor_context(instance=self.instance, instance_ref=self.instance.get_ref(), cursor=self.cursor,
-                                 definitions=defs))
-        for request in data.dynamic_partitions_requests or []:
-            self.instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
-        self.cursor = data.cursor or self.cursor
-        return data
 
 
 def requested(data) -> list[str]:
@@ -80,7 +67,7 @@ def test_automation_is_registered_and_stopped_by_default():
 
 
 def test_request_file_adds_partitions_and_runs_once(instance, inbox, datasets_dir):
-    tick = Ticker(instance)
+    tick = Ticker(generation_request_sensor, instance, defs)
     assert not tick().run_requests  # empty folder
 
     drop(inbox, "levers.yaml", "{tier: 2, family: lever, count: 3, seed: 7, variants: 2}\n")
@@ -116,7 +103,7 @@ def test_request_file_adds_partitions_and_runs_once(instance, inbox, datasets_di
 
 
 def test_prompt_request_takes_count_and_tier_from_the_text(instance, inbox):
-    tick = Ticker(instance)
+    tick = Ticker(generation_request_sensor, instance, defs)
     drop(inbox, "prompt.yaml", 'prompt: "4 levers, tier 2"\nseed: 1\n')
     ids = requested(tick())
     assert len(ids) == 4
@@ -137,7 +124,7 @@ def test_prompt_request_takes_count_and_tier_from_the_text(instance, inbox):
     ('{prompt: "500 levers"}\n', f"count 500 (from the prompt) is over the limit of {MAX_COUNT}"),
 ])
 def test_malformed_file_is_reported_once_and_retried_only_when_fixed(instance, inbox, text, reason):
-    tick = Ticker(instance)
+    tick = Ticker(generation_request_sensor, instance, defs)
     drop(inbox, "bad.yaml", text)
     first = tick()
     assert not first.run_requests and not first.dynamic_partitions_requests
@@ -157,7 +144,7 @@ def test_malformed_file_is_reported_once_and_retried_only_when_fixed(instance, i
 
 
 def test_removed_file_is_forgotten_with_its_error_note(instance, inbox):
-    tick = Ticker(instance)
+    tick = Ticker(generation_request_sensor, instance, defs)
     bad = drop(inbox, "typo.yaml", "{tier: 1, count: -2}\n")
     assert "count" in tick().skip_message and (inbox / "typo.yaml.error.txt").exists()
     bad.unlink()
@@ -169,7 +156,7 @@ def test_removed_file_is_forgotten_with_its_error_note(instance, inbox):
 
 def test_work_per_tick_is_bounded_and_fresh_files_wait(instance, inbox, monkeypatch):
     monkeypatch.setenv(PER_TICK_ENV, "4")
-    tick = Ticker(instance)
+    tick = Ticker(generation_request_sensor, instance, defs)
     for i, name in enumerate(("a.yaml", "b.yaml", "c.yaml")):
         drop(inbox, name, f"{{tier: 1, count: 3, seed: {10 * i}}}\n", age_s=300 - i)  # a oldest
     seen = []
@@ -197,7 +184,7 @@ def test_requests_folder_can_be_moved(instance, tmp_path, datasets_dir, monkeypa
     monkeypatch.setenv(REQUESTS_DIR_ENV, str(elsewhere))
     monkeypatch.setenv(SETTLE_SECONDS_ENV, "0")
     drop(elsewhere, "one.yaml", "{family: peg_in_hole}\n")
-    assert len(requested(Ticker(instance)())) == 1
+    assert len(requested(Ticker(generation_request_sensor, instance, defs)())) == 1
 
 
 def _materialize(instance, sid, run_config=None):
@@ -254,10 +241,10 @@ def test_nightly_refresh_reruns_only_what_changed_or_failed(instance, inbox, dat
     assert {r.partition_key for r in _schedule_tick(instance)} == {"bad", None}
 
     # … and the request sensor rebuilds the tables once scenario runs have finished (none are running here).
-    data = Ticker(instance)()
+    data = Ticker(generation_request_sensor, instance, defs)()
     assert [set(r.asset_selection) for r in data.run_requests] == [set(TABLE_KEYS)]
     assert job.execute_in_process(instance=instance, asset_selection=list(data.run_requests[0].asset_selection)).success
     manifest = pd.read_parquet(datasets_dir / "benchmarks" / "manifest.parquet").set_index("scenario_id")
     assert manifest.loc["good", "status"] == "valid" and manifest.loc["fresh", "status"] == "valid"
     assert manifest.loc["bad", "status"] == "rejected"
-    assert not Ticker(instance)().run_requests  # the tables are up to date now
+    assert not Ticker(generation_request_sensor, instance, defs)().run_requests  # the tables are up to date now

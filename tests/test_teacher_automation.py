@@ -6,7 +6,7 @@ import time
 from datetime import datetime, timezone
 
 import pytest
-from dagster import (AssetKey, DefaultScheduleStatus, DefaultSensorStatus, build_schedule_context, build_sensor_context,
+from dagster import (AssetKey, DefaultScheduleStatus, DefaultSensorStatus, build_schedule_context,
                      instance_for_test, materialize)
 
 from resources.dagster_resources import LLMResource, shared_resources
@@ -18,6 +18,7 @@ from teacher_assets.defs.jobs import EPISODE_TAG
 from teacher_assets.defs.schedules import nightly_teacher_refresh
 from teacher_assets.defs.sensors import episode_folder_sensor
 from teacher_assets.episodes.watch import EPISODES_DIR_ENV, PER_TICK_ENV, SETTLE_SECONDS_ENV, content_fingerprint
+from tests.sensor_ticks import Ticker
 
 SAMPLES = PROJECT_ROOT / "datasets" / "oxe"
 EPISODE_KEYS = {a.key for a in EPISODE_ASSETS}
@@ -55,20 +56,6 @@ def add_episode(root, name, sample="lamp_on"):
     return root / name
 
 
-class Ticker:
-    """Evaluates the sensor like the daemon does: cursor carried over, partition requests applied."""
-
-    def __init__(self, instance):
-        self.instance, self.cursor = instance, None
-
-    def __call__(self):
-        data = episode_folder_sensor.evaluate_tick(
-            build_sensor_context(instance=self.instance, instance_ref=self.instance.get_ref(), cursor=self.cursor,
-                                 definitions=defs))
-        for request in data.dynamic_partitions_requests or []:
-            self.instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
-        self.cursor = data.cursor or self.cursor
-        return data
 
 
 def added(data) -> list[str]:
@@ -88,7 +75,7 @@ def test_automation_is_registered_and_stopped_by_default():
 
 
 def test_new_episode_is_requested_once_and_again_when_its_content_changes(instance, root):
-    tick = Ticker(instance)
+    tick = Ticker(episode_folder_sensor, instance, defs)
     assert not tick().run_requests  # empty root
 
     episode = add_episode(root, "lamp_on")
@@ -116,7 +103,7 @@ def test_new_episode_is_requested_once_and_again_when_its_content_changes(instan
 
 
 def test_half_written_folder_waits_until_it_has_settled(instance, root):
-    tick = Ticker(instance)
+    tick = Ticker(episode_folder_sensor, instance, defs)
     partial = root / "stove_off"
     (partial / "frames").mkdir(parents=True)
     shutil.copy2(SAMPLES / "stove_off" / "instruction.txt", partial)
@@ -137,7 +124,7 @@ def test_half_written_folder_waits_until_it_has_settled(instance, root):
 
 
 def test_invalid_episode_gets_its_partition_once_and_is_not_retried(instance, root):
-    tick = Ticker(instance)
+    tick = Ticker(episode_folder_sensor, instance, defs)
     corrupt = add_episode(root, "corrupt_frames")
     frame = corrupt / "frames" / "frame_04.png"
     frame.write_bytes(frame.read_bytes()[:60])  # a truncated PNG
@@ -154,7 +141,7 @@ def test_work_per_tick_is_bounded(instance, root, monkeypatch):
     monkeypatch.setenv(PER_TICK_ENV, "2")
     for name in ("ep_a", "ep_b", "ep_c"):
         add_episode(root, name)
-    tick = Ticker(instance)
+    tick = Ticker(episode_folder_sensor, instance, defs)
     assert episodes_requested(tick()) == ["ep_a", "ep_b"]
     assert episodes_requested(tick()) == ["ep_c"]
     assert not tick().run_requests
@@ -213,7 +200,7 @@ def test_nightly_refresh_reruns_only_what_changed_or_failed(datasets_dir, instan
     assert sorted(r.partition_key for r in nightly(instance, day=23) if r.partition_key) == ["cook_pasta", "screw_light_bulb"]
 
     # The sensor, once it knows the folders, rebuilds the dataset the episode runs have made stale …
-    tick = Ticker(instance)
+    tick = Ticker(episode_folder_sensor, instance, defs)
     assert sorted(episodes_requested(tick())) == ["cook_pasta", "fold_towel", "pick_cup_place_tray", "screw_light_bulb"]
     rebuild = tick()
     assert [r.asset_selection for r in rebuild.run_requests] == [[proposer_dataset.key]]
