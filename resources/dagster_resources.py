@@ -11,6 +11,11 @@ from resources.llm import FaultConfig, LLMClient, LLMSettings
 from resources.llm.models import default_model
 
 
+# Steps that call an LLM share this concurrency pool: its limit (dagster.yaml, or
+# `dagster instance concurrency set llm N`) caps in-flight provider calls across all runs.
+LLM_POOL = "llm"
+
+
 class LLMResource(ConfigurableResource):
     """Every agent call goes through here. ``model`` unset: ``$BENCHGEN_LLM_MODEL`` or the offline
     author. Provider keys are never config: litellm reads them from the environment."""
@@ -60,4 +65,4 @@ def shared_resources() -> dict:
     return {"llm": LLMResource()}
 
 
-__all__ = ["LLMResource", "shared_resources"]
+__all__ = ["LLM_POOL", "LLMResource", "shared_resources"]

@@ -44,3 +44,18 @@ def test_dagster_cli_validates_the_workspace(tmp_path):
     assert out.returncode == 0, out.stdout + out.stderr
     text = out.stdout + out.stderr
     assert "benchgen_assets" in text and "teacher_assets" in text
+
+
+@pytest.mark.parametrize("module", LOCATIONS)
+def test_every_llm_calling_asset_is_in_the_llm_pool(module):
+    """The pool limit can only respect a provider's rate limit if every LLM-calling step is in it."""
+    import importlib
+
+    from resources.dagster_resources import LLM_POOL
+
+    defs = importlib.import_module(module).defs
+    llm_assets = [a for a in defs.assets if "llm" in a.required_resource_keys]
+    assert llm_assets, "each factory has LLM-calling assets"
+    for a in llm_assets:
+        for key in a.keys:
+            assert LLM_POOL in (a.get_op_def_for_asset_key(key).pools or set()), key

@@ -10,7 +10,7 @@ from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataVa
 from pydantic import Field
 
 from benchgen_assets.records import GenerationRequest, ScenarioPlan, ScenarioScript, ScenarioValidation
-from resources.dagster_resources import LLMResource
+from resources.dagster_resources import LLM_POOL, LLMResource
 
 from .partitions import GROUP, scenario_partitions
 
@@ -78,7 +78,7 @@ class ScenarioPlanConfig(Config):
         return out
 
 
-@asset(partitions_def=scenario_partitions, group_name=GROUP, kinds={"python"})
+@asset(partitions_def=scenario_partitions, group_name=GROUP, kinds={"python"}, pool=LLM_POOL)
 def scenario_plan(context: AssetExecutionContext, config: ScenarioPlanConfig, llm: LLMResource,
                   generation_request: GenerationRequest) -> Output[ScenarioPlan]:
     """The Planner's design: geometric requirements, learning objectives, self-verification, scale limits."""
@@ -102,7 +102,7 @@ class ScenarioScriptConfig(Config):
     code_override: Optional[str] = Field(None, description="a whole build123d module to use instead of the coder's")
 
 
-@asset(partitions_def=scenario_partitions, group_name=GROUP, kinds={"python", "build123d"})
+@asset(partitions_def=scenario_partitions, group_name=GROUP, kinds={"python", "build123d"}, pool=LLM_POOL)
 def scenario_script(context: AssetExecutionContext, config: ScenarioScriptConfig, llm: LLMResource,
                     generation_request: GenerationRequest, scenario_plan: ScenarioPlan) -> Output[ScenarioScript]:
     """The build123d module with ``build(seed, scale)``, from the Coder ⇄ Internal Reviewer ⇄ validator loop."""

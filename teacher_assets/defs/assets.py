@@ -9,13 +9,12 @@ from pathlib import Path
 from dagster import AssetExecutionContext, Config, DynamicPartitionsDefinition, MetadataValue, Output, asset
 from pydantic import Field
 
-from resources.dagster_resources import LLMResource
+from resources.dagster_resources import LLM_POOL, LLMResource
 from resources.paths import datasets_root
 
 from .metadata import dialogue_table, scene_markdown, score_table, stage_metadata
 
 GROUP = "agentic_teacher"
-LLM_POOL = "llm"  # steps that call an LLM share this concurrency pool (dagster.yaml)
 episodes_partitions = DynamicPartitionsDefinition(name="episodes")
 
 
