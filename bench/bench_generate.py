@@ -11,8 +11,8 @@ Each repeat runs both, one after the other; the ratio of their wall times is the
 overhead. The machine is shared, so the load average is recorded around every run and the median
 and the best run are both reported. The shared build server is started before either run, so
 neither pays build123d's import (its build jobs are not in the CPU time either).
-``--pycache DIR`` lets the runs write and use compiled bytecode there (PYTHONPYCACHEPREFIX): this
-sandbox sets PYTHONDONTWRITEBYTECODE=1 and the venv has no .pyc files, so otherwise every process
+``--pycache DIR`` lets the runs write and use compiled bytecode there (PYTHONPYCACHEPREFIX): where
+PYTHONDONTWRITEBYTECODE=1 is set and the venv has no .pyc files (scripts/setup.sh compiles them), every process
 compiles every module it imports from source. ``--write`` puts the figures into the "Scenario
 generator" section of bench/RESULTS.md (other sections are left alone).
 """
@@ -142,6 +142,12 @@ def _load_text(runs: list[dict]) -> str:
     return ", ".join(f"{r['load'][0]:.1f}→{r['load'][1]:.1f}" for r in runs)
 
 
+def _venv_has_bytecode() -> bool:
+    import dagster
+
+    return any(Path(dagster.__file__).parent.glob("__pycache__/*.pyc"))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--count", type=int, default=10)
@@ -166,6 +172,7 @@ def main() -> None:
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         env["PYTHONPYCACHEPREFIX"] = str(Path(args.pycache).resolve())
     bytecode = (f"bytecode cached in `{args.pycache}` (PYTHONPYCACHEPREFIX)" if args.pycache else
+                "venv bytecode compiled at install (scripts/setup.sh)" if _venv_has_bytecode() else
                 "no bytecode cache: PYTHONDONTWRITEBYTECODE=1 and no .pyc in the venv, so every process compiles "
                 "every module it imports" if env.get("PYTHONDONTWRITEBYTECODE") else "Python's default bytecode cache")
     dagster_runs, direct_runs = [], []
