@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from dagster import ConfigurableResource
+from dagster import ConfigurableResource, MetadataValue
 from pydantic import Field
 
 from resources.llm import FaultConfig, LLMClient, LLMSettings
@@ -61,8 +61,18 @@ class LLMResource(ConfigurableResource):
         return LLMClient(self.settings(), asset=asset, partition=partition)
 
 
+def llm_metadata(client: LLMClient) -> dict:
+    """Asset metadata of a step's LLM calls: usage totals, and where to follow a result back to
+    the prompts (versions) and the trace of every call (prompt hash, reply, tokens, errors)."""
+    meta = {k: v for k, v in client.usage_totals().items() if v is not None}
+    if client.calls:
+        meta["llm_prompts"] = ", ".join(sorted({c.prompt_version for c in client.calls}))
+        meta["llm_trace"] = MetadataValue.path(str(client.trace_path))
+    return meta
+
+
 def shared_resources() -> dict:
     return {"llm": LLMResource()}
 
 
-__all__ = ["LLM_POOL", "LLMResource", "shared_resources"]
+__all__ = ["LLM_POOL", "LLMResource", "llm_metadata", "shared_resources"]

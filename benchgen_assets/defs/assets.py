@@ -10,7 +10,7 @@ from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataVa
 from pydantic import Field
 
 from benchgen_assets.records import GenerationRequest, ScenarioPlan, ScenarioScript, ScenarioValidation
-from resources.dagster_resources import LLM_POOL, LLMResource
+from resources.dagster_resources import LLM_POOL, LLMResource, llm_metadata
 
 from .partitions import GROUP, scenario_partitions
 
@@ -22,10 +22,6 @@ def _md_table(header: list[str], rows: list[list]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
     return "\n".join(lines)
-
-
-def _usage_metadata(client) -> dict:
-    return {k: v for k, v in client.usage_totals().items() if v is not None}
 
 
 class GenerationRequestConfig(Config):
@@ -93,7 +89,7 @@ def scenario_plan(context: AssetExecutionContext, config: ScenarioPlanConfig, ll
         "plan": MetadataValue.json(plan.model_dump(mode="json")),
         "variants": MetadataValue.md(_md_table(["variant", "seed", "scale (x, y, z)"],
                                                [[v.variant_id, v.seed, v.scale] for v in variants])),
-        "prompt_hash": step.prompt_hash, **_usage_metadata(client),
+        "prompt_hash": step.prompt_hash, **llm_metadata(client),
     })
 
 
@@ -131,7 +127,7 @@ def scenario_script(context: AssetExecutionContext, config: ScenarioScriptConfig
             ["attempt", "source", "review", "issues", "validator", "feedback", "seconds"], rows)),
         "script": MetadataValue.path(str(layout.scenario_dir(script.scenario_id) / "script.py")),
         "attempts_dir": MetadataValue.path(str(layout.scenario_dir(script.scenario_id) / "attempts")),
-        "seconds": round(time.monotonic() - t0, 3), **_usage_metadata(client),
+        "seconds": round(time.monotonic() - t0, 3), **llm_metadata(client),
     })
 
 

@@ -91,12 +91,13 @@ class LLMClient:
             except ValidationError:
                 value = None  # schema changed under the same key: treat as a miss
             if value is not None:
-                usage = CallUsage(role=role, model=s.model, cache_hit=True, prompt_hash=prompt_hash)
+                usage = CallUsage(role=role, model=s.model, cache_hit=True, prompt_hash=prompt_hash,
+                                  prompt_version=prompt_version)
                 self._trace(role, prompt_version, prompt_hash, 0, "cache_hit", reply=hit["raw"])
                 self.calls.append(usage)
                 return LLMResult(value=value, raw=hit["raw"], usage=usage)
 
-        usage = CallUsage(role=role, model=s.model, prompt_hash=prompt_hash)
+        usage = CallUsage(role=role, model=s.model, prompt_hash=prompt_hash, prompt_version=prompt_version)
         started = time.monotonic()
         try:
             return self._complete_uncached(role, convo, schema, prompt_version, prompt_hash, key, usage)
@@ -188,6 +189,11 @@ class LLMClient:
             prompt_version=prompt_version, prompt_hash=prompt_hash, attempt=attempt, outcome=outcome,
             **{k: (round(v, 4) if k == "latency_s" else v) for k, v in fields.items()},
         ))
+
+    @property
+    def trace_path(self) -> Path:
+        """The JSONL file this client's trace records go to (one per asset and partition)."""
+        return self.traces.path_for(self.asset, self.partition)
 
     def usage_totals(self) -> dict:
         """Sums over this client's calls, shaped for asset metadata."""

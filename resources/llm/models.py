@@ -73,6 +73,7 @@ class CallUsage(BaseModel):
     cache_hit: bool = False
     attempts: int = 0
     prompt_hash: str = ""
+    prompt_version: str = ""
 
 
 class LLMResult(BaseModel, Generic[T]):

@@ -6,6 +6,8 @@ from typing import Optional
 
 from dagster import MetadataValue
 
+from resources.dagster_resources import llm_metadata
+
 
 def _cell(text) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
@@ -27,7 +29,7 @@ def stage_metadata(state, stage: str, client=None, **extra) -> dict:
         "instruction": MetadataValue.text(state.instruction),
     }
     if client is not None:
-        meta.update({k: v for k, v in client.usage_totals().items() if v is not None})
+        meta.update(llm_metadata(client))
     meta.update(extra)
     return meta
 
