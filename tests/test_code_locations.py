@@ -10,7 +10,7 @@ import pytest
 from resources.paths import PROJECT_ROOT
 
 LOCATIONS = ["benchgen_assets.definitions", "teacher_assets.definitions"]
-HEAVY = ["build123d", "litellm", "pandas", "mujoco", "OCP", "coacd", "behaviortreepy", "trimesh"]
+HEAVY = ["build123d", "litellm", "pandas", "mujoco", "OCP", "coacd", "behaviortreepy", "trimesh", "lxml"]
 
 
 @pytest.mark.parametrize("module", LOCATIONS)
@@ -54,8 +54,38 @@ def test_every_llm_calling_asset_is_in_the_llm_pool(module):
     from resources.dagster_resources import LLM_POOL
 
     defs = importlib.import_module(module).defs
-    llm_assets = [a for a in defs.assets if "llm" in a.required_resource_keys]
-    assert llm_assets, "each factory has LLM-calling assets"
-    for a in llm_assets:
+    for a in _llm_assets(defs):
         for key in a.keys:
             assert LLM_POOL in (a.get_op_def_for_asset_key(key).pools or set()), key
+
+
+def _llm_assets(defs) -> list:
+    from dagster import AssetsDefinition
+
+    found = [a for a in defs.assets if isinstance(a, AssetsDefinition) and "llm" in a.required_resource_keys]
+    assert found, "each factory has LLM-calling assets"
+    return found
+
+
+@pytest.mark.parametrize("module", LOCATIONS)
+def test_lineage_leads_from_every_llm_step_to_its_prompt_files(module):
+    """Each prompt file is a (non-materializable) asset upstream of the steps that send it, so a
+    failed check can be followed back to the prompt; its version and path are in its metadata."""
+    import importlib
+
+    from dagster import AssetsDefinition
+
+    from resources.llm.prompts import read_prompt_file
+
+    defs = importlib.import_module(module).defs
+    prompts = {s.key: s for s in defs.assets if not isinstance(s, AssetsDefinition)}
+    used = set()
+    for a in _llm_assets(defs):
+        upstream = {dep.asset_key for spec in a.specs for dep in spec.deps} & set(prompts)
+        assert upstream, f"{a.key.to_user_string()} has no prompt upstream"
+        used |= upstream
+    assert used == set(prompts), "every prompt file is used by some step"
+    for key, spec in prompts.items():
+        path = spec.metadata["path"].path
+        assert spec.metadata["prompt_version"] == read_prompt_file(path).prompt_version
+        assert key.to_user_string() == f"{read_prompt_file(path).name}_prompt"

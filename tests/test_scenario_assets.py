@@ -3,8 +3,7 @@ ephemeral instance, the real sandbox, validator and offline author."""
 
 import hashlib
 import json
-import subprocess
-import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -39,18 +38,15 @@ def _tables(instance):
     return result
 
 
-def test_definitions_load_and_stay_light():
+def test_definitions_have_all_assets_checks_and_prompts():
     Definitions.validate_loadable(defs)
     graph = defs.resolve_asset_graph()
-    keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
-    assert set(CHAIN) | {"benchmark_manifest", "generation_traces"} <= keys
+    keys = {k.to_user_string() for k in graph.materializable_asset_keys}
+    assert keys == set(CHAIN) | {"benchmark_manifest", "generation_traces"}
+    prompts = {k.to_user_string() for k in graph.get_all_asset_keys()} - keys
+    assert prompts == {"planner_prompt", "coder_prompt", "reviewer_prompt"}
     checks = {k.name for k in graph.asset_check_keys}
     assert checks == CHECKS
-    # Importing the code location must not pull in the heavy libraries (they load inside assets).
-    code = ("import sys, benchgen_assets.definitions; "
-            "print([m for m in ('build123d', 'litellm', 'pandas', 'mujoco', 'trimesh', 'coacd') if m in sys.modules])")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
 
 
 def test_request_from_ui_config_and_plan_edits(datasets_dir):
@@ -134,6 +130,11 @@ def test_broken_code_override_fails_blocking_check_and_spares_other_partitions(d
     staged = datasets_dir / "benchmarks" / "staging" / "bad" / "v00" / "validation.json"
     report = json.loads(staged.read_text())
     assert report["passed"] is False and report["error"]["kind"] == "runtime"
+    # The failed check links to that report, the script it ran and who wrote that script.
+    links = compile_check.metadata
+    assert links["failed_report"].path == str(staged)
+    assert Path(links["script"].path).read_text() == override
+    assert links["script_origin"].value.startswith("code_override")
     assert not (datasets_dir / "benchmarks" / "bad" / "v00").exists()
     assert good_xml.read_bytes() == before  # the other partition is untouched
 

@@ -2,8 +2,6 @@
 
 import json
 import shutil
-import subprocess
-import sys
 
 import pandas as pd
 import pytest
@@ -131,20 +129,15 @@ def test_executability_check_fails_a_tree_without_recovery():
     assert "hand_empty" in executability_check(wrong).description
 
 
-def test_definitions_load_light_with_all_assets_and_checks():
+def test_definitions_have_all_assets_checks_and_prompts():
     from teacher_assets.definitions import defs
 
     Definitions.validate_loadable(defs)
     graph = defs.resolve_asset_graph()
-    keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
+    keys = {k.to_user_string() for k in graph.materializable_asset_keys}
     assert keys == {"oxe_episode", "feasibility", "scene_report", "bt_draft", "refined_bt", "bt_xml", "bt_score",
                     "proposer_dataset"}
+    prompts = {k.to_user_string() for k in graph.get_all_asset_keys()} - keys
+    assert prompts == {f"{p.stem}_prompt" for p in (PROJECT_ROOT / "teacher_assets" / "prompts").glob("*.md")}
     assert {k.name for k in graph.asset_check_keys} == {"bt_schema_check", "btcpp_load_check", "pal_compliance_check",
                                                        "executability_check"}
-    code = ("import time, sys; t = time.perf_counter(); import dagster; t1 = time.perf_counter(); "
-            "import teacher_assets.definitions; t2 = time.perf_counter(); "
-            "print(t2 - t1, [m for m in ('litellm', 'pandas', 'behaviortreepy', 'lxml') if m in sys.modules])")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=PROJECT_ROOT, check=True)
-    seconds, heavy = out.stdout.split(" ", 1)
-    assert heavy.strip() == "[]"
-    assert float(seconds) < 1.5  # on top of dagster itself (~0.2 s here; dagster alone is ~2.8 s when idle)

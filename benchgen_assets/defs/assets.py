@@ -9,7 +9,9 @@ from typing import Optional
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, Output, asset
 from pydantic import Field
 
+from benchgen_assets.authoring.prompts import PROMPTS_DIR
 from benchgen_assets.records import GenerationRequest, ScenarioPlan, ScenarioScript, ScenarioValidation
+from resources.dagster_prompts import prompt_asset_specs, prompt_key
 from resources.dagster_resources import LLM_POOL, LLMResource, llm_metadata
 
 from .partitions import GROUP, scenario_partitions
@@ -74,7 +76,8 @@ class ScenarioPlanConfig(Config):
         return out
 
 
-@asset(partitions_def=scenario_partitions, group_name=GROUP, kinds={"python"}, pool=LLM_POOL)
+@asset(partitions_def=scenario_partitions, group_name=GROUP, kinds={"python"}, pool=LLM_POOL,
+       deps=[prompt_key("planner")])
 def scenario_plan(context: AssetExecutionContext, config: ScenarioPlanConfig, llm: LLMResource,
                   generation_request: GenerationRequest) -> Output[ScenarioPlan]:
     """The Planner's design: geometric requirements, learning objectives, self-verification, scale limits."""
@@ -98,7 +101,8 @@ class ScenarioScriptConfig(Config):
     code_override: Optional[str] = Field(None, description="a whole build123d module to use instead of the coder's")
 
 
-@asset(partitions_def=scenario_partitions, group_name=GROUP, kinds={"python", "build123d"}, pool=LLM_POOL)
+@asset(partitions_def=scenario_partitions, group_name=GROUP, kinds={"python", "build123d"}, pool=LLM_POOL,
+       deps=[prompt_key("coder"), prompt_key("reviewer")])
 def scenario_script(context: AssetExecutionContext, config: ScenarioScriptConfig, llm: LLMResource,
                     generation_request: GenerationRequest, scenario_plan: ScenarioPlan) -> Output[ScenarioScript]:
     """The build123d module with ``build(seed, scale)``, from the Coder ⇄ Internal Reviewer ⇄ validator loop."""
@@ -236,3 +240,5 @@ def generation_traces(context: AssetExecutionContext) -> MaterializeResult:
 
 scenario_assets = [generation_request, scenario_plan, scenario_script, validated_scenario, scenario_preview]
 table_assets = [benchmark_manifest, generation_traces]
+# Not materializable: lineage nodes of the prompt files, in a group of their own.
+prompt_specs = prompt_asset_specs(PROMPTS_DIR, group=f"{GROUP}_prompts")

@@ -3,20 +3,32 @@ only if every variant passed its stage(s); a failure keeps the preview from runn
 
 import warnings
 
-from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, MetadataValue, multi_asset_check
+from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetIn, MetadataValue, multi_asset_check
 from dagster._utils.warnings import PreviewWarning
 
-from benchgen_assets.records import ScenarioValidation
+from benchgen_assets import layout
+from benchgen_assets.records import ScenarioScript, ScenarioValidation
 
-from .assets import _md_table, validated_scenario
+from .assets import _md_table, scenario_script, validated_scenario
 from .partitions import scenario_partitions
 
 # Partitioned asset checks are "preview" in Dagster 1.13; they are what makes a check per scenario.
 warnings.filterwarnings("ignore", category=PreviewWarning, message="Specifying a partitions_def on an AssetCheckSpec")
 
 
-def stage_check(validation: ScenarioValidation, name: str, stages: tuple[str, ...]) -> AssetCheckResult:
-    rows, first_error = [], None
+def script_origin(script: ScenarioScript) -> str:
+    """Who wrote the script the variants ran: the override, or which coder attempt and prompts."""
+    if script.source == "override":
+        return "code_override (scenario_script config)"
+    last = script.attempts[-1]
+    prompts = sorted({s.prompt_version for s in (last.coder, last.reviewer) if s is not None})
+    verdict = "accepted on the probe variant" if script.accepted else "not accepted on the probe variant"
+    return f"coder attempt {last.attempt}/{len(script.attempts)} ({verdict}), prompts {', '.join(prompts) or 'none'}"
+
+
+def stage_check(validation: ScenarioValidation, script: ScenarioScript, name: str,
+                stages: tuple[str, ...]) -> AssetCheckResult:
+    rows, first_error, failed_report = [], None, None
     passed_all = True
     for v in validation.variants:
         results = {s.name: s for s in v.report.stages}
@@ -30,9 +42,18 @@ def stage_check(validation: ScenarioValidation, name: str, stages: tuple[str, ..
             detail = (f"{failed.name}: {failed.message}" if failed else
                       f"not reached (failed earlier at {earlier.name}: {earlier.message})" if earlier else "not run")
             status = "failed" if failed else "not reached"
-            first_error = first_error or f"{v.manifest.variant_id}: {detail}"
+            if first_error is None:
+                first_error = f"{v.manifest.variant_id}: {detail}"
+                failed_report = layout.benchmarks_root().parent / v.manifest.validation_path
         passed_all &= ok
         rows.append([v.manifest.variant_id, status, detail[:300]])
+    # A failure names its reason and where to look next: the variant's full ValidationReport, the
+    # script it ran and who wrote it (the plan and prompt files are upstream in the lineage).
+    links = {} if passed_all else {
+        "failed_report": MetadataValue.path(str(failed_report)),
+        "script": MetadataValue.path(str(layout.scenario_dir(validation.scenario_id) / "script.py")),
+        "script_origin": script_origin(script), "script_sha256": script.code_sha256,
+    }
     return AssetCheckResult(
         check_name=name, asset_key=validated_scenario.key,
         passed=passed_all and bool(validation.variants),
@@ -40,7 +61,7 @@ def stage_check(validation: ScenarioValidation, name: str, stages: tuple[str, ..
         description=None if passed_all else first_error,
         metadata={"variants": MetadataValue.md(_md_table(["variant", "status", "detail"], rows)),
                   "failed": sum(r[1] != "passed" for r in rows), "total": len(rows),
-                  "first_error": first_error or ""},
+                  "first_error": first_error or "", **links},
     )
 
 
@@ -59,11 +80,13 @@ CHECKS = [
 
 
 @multi_asset_check(specs=[AssetCheckSpec(name, asset=validated_scenario, blocking=True, description=description,
-                                         partitions_def=scenario_partitions)
-                          for name, _, description in CHECKS])
-def validation_checks(validated_scenario: ScenarioValidation):
+                                         partitions_def=scenario_partitions, additional_deps=[scenario_script])
+                          for name, _, description in CHECKS],
+                   ins={"validated_scenario": AssetIn(validated_scenario.key),
+                        "scenario_script": AssetIn(scenario_script.key)})
+def validation_checks(validated_scenario: ScenarioValidation, scenario_script: ScenarioScript):
     for name, stages, _ in CHECKS:
-        yield stage_check(validated_scenario, name, stages)
+        yield stage_check(validated_scenario, scenario_script, name, stages)
 
 
 scenario_checks = [validation_checks]

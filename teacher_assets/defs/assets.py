@@ -9,8 +9,10 @@ from pathlib import Path
 from dagster import AssetExecutionContext, Config, DynamicPartitionsDefinition, MetadataValue, Output, asset
 from pydantic import Field
 
+from resources.dagster_prompts import prompt_asset_specs, prompt_key
 from resources.dagster_resources import LLM_POOL, LLMResource
 from resources.paths import datasets_root
+from teacher_assets.agents.prompts import PROMPTS_DIR
 
 from .metadata import dialogue_table, scene_markdown, score_table, stage_metadata
 
@@ -57,6 +59,7 @@ def oxe_episode(context: AssetExecutionContext, config: EpisodeSourceConfig):
 
 
 @asset(partitions_def=episodes_partitions, group_name=GROUP, code_version="1", pool=LLM_POOL,
+       deps=[prompt_key("feasibility")],
        description="Agent A (gatekeeper): is the task possible with PAL v1? Infeasible → skipped, no further tokens.")
 def feasibility(context: AssetExecutionContext, llm: LLMResource, oxe_episode):
     from teacher_assets.pipeline import feasibility_stage
@@ -71,6 +74,7 @@ def feasibility(context: AssetExecutionContext, llm: LLMResource, oxe_episode):
 
 
 @asset(partitions_def=episodes_partitions, group_name=GROUP, code_version="1", pool=LLM_POOL,
+       deps=[prompt_key("scene_analysis")],
        description="Agent B (vision): situation report from the contact sheet — scene, progression, assessment, hints.")
 def scene_report(context: AssetExecutionContext, llm: LLMResource, config: SceneConfig, feasibility):
     from teacher_assets.pipeline import scene_stage
@@ -82,6 +86,7 @@ def scene_report(context: AssetExecutionContext, llm: LLMResource, config: Scene
 
 
 @asset(partitions_def=episodes_partitions, group_name=GROUP, code_version="1", pool=LLM_POOL,
+       deps=[prompt_key("architect"), prompt_key("critic")],
        description="Agent C (architect) drafts the tree; C.5 (critic) challenges it, up to 2 revisions.")
 def bt_draft(context: AssetExecutionContext, llm: LLMResource, config: CriticConfig, scene_report):
     from teacher_assets.pipeline import design_stage
@@ -96,6 +101,7 @@ def bt_draft(context: AssetExecutionContext, llm: LLMResource, config: CriticCon
 
 
 @asset(partitions_def=episodes_partitions, group_name=GROUP, code_version="1", pool=LLM_POOL,
+       deps=[prompt_key("robustness"), prompt_key("subtrees")],
        description="Agents D (robustness: retries, fallback recovery) and E (standard subtrees with port remapping).")
 def refined_bt(context: AssetExecutionContext, llm: LLMResource, bt_draft):
     from teacher_assets.pipeline import refine_stage
@@ -110,6 +116,7 @@ def refined_bt(context: AssetExecutionContext, llm: LLMResource, bt_draft):
 
 
 @asset(partitions_def=episodes_partitions, group_name=GROUP, code_version="1", pool=LLM_POOL,
+       deps=[prompt_key("repairer")],
        description="Agent F (police): v4 schema, PAL compliance, BT.CPP load; LLMRepairer on failure; node ids.")
 def bt_xml(context: AssetExecutionContext, llm: LLMResource, refined_bt):
     from teacher_assets.pipeline import conformance_stage
@@ -127,6 +134,7 @@ def bt_xml(context: AssetExecutionContext, llm: LLMResource, refined_bt):
 
 
 @asset(partitions_def=episodes_partitions, group_name=GROUP, code_version="1", pool=LLM_POOL,
+       deps=[prompt_key("scorer")],
        description="Agent G (judge): structure, robustness, compliance, grounding, verdict; writes the episode's outputs.")
 def bt_score(context: AssetExecutionContext, llm: LLMResource, config: ScoreConfig, bt_xml):
     from teacher_assets.pipeline import score_stage, write_outputs
@@ -160,3 +168,5 @@ def proposer_dataset(context: AssetExecutionContext):
 
 TEACHER_ASSETS = [oxe_episode, feasibility, scene_report, bt_draft, refined_bt, bt_xml, bt_score, proposer_dataset]
 EPISODE_ASSETS = TEACHER_ASSETS[:-1]
+# Not materializable: lineage nodes of the agents' prompt files, in a group of their own.
+PROMPT_SPECS = prompt_asset_specs(PROMPTS_DIR, group=f"{GROUP}_prompts")
