@@ -24,4 +24,7 @@ PY="${BENCHGEN_PYTHON:-python3}"
 # recompiling every import, even where PYTHONDONTWRITEBYTECODE is set.
 "$PY" -m uv pip install -q --compile-bytecode --python .venv/bin/python -r requirements.lock
 "$PY" -m uv pip install -q --python .venv/bin/python --no-deps -e .
+# uv compiles only what it installs: an existing venv whose bytecode was dropped is compiled once.
+SITE=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+[ -d "$SITE/dagster/__pycache__" ] || .venv/bin/python -m compileall -q -j 0 "$SITE" >/dev/null
 echo "[setup] ready: $(.venv/bin/python --version), dagster $(.venv/bin/python -c 'import dagster; print(dagster.__version__)')"
