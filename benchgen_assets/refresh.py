@@ -14,9 +14,10 @@ from typing import Optional
 
 from pydantic import BaseModel, Field
 
-from benchgen_assets.authoring.prompts import PROMPTS_DIR, load_prompt
+from benchgen_assets.authoring import prompts
 from benchgen_assets.families import FAMILIES, family_source
 from benchgen_assets.records import GenerationRequest
+from resources.llm.prompts import prompt_versions
 
 PIPELINE_VERSION = "1"
 
@@ -31,8 +32,7 @@ def input_fingerprint(request: GenerationRequest, family: Optional[str]) -> str:
         "version": PIPELINE_VERSION,
         "request": request.model_dump(mode="json"),
         "family_script": _sha(family_source(family)) if family in FAMILIES else None,
-        # Versions, not text: they key the LLM cache, so an edit without a bump changes no reply.
-        "prompts": sorted(load_prompt(p.stem).prompt_version for p in PROMPTS_DIR.glob("*.md")),
+        "prompts": prompt_versions(prompts.PROMPTS_DIR),
     }
     return _sha(json.dumps(parts, sort_keys=True))
 

@@ -11,6 +11,7 @@ from dagster import (AssetKey, DefaultScheduleStatus, DefaultSensorStatus, build
 
 from resources.dagster_resources import LLMResource, shared_resources
 from resources.paths import PROJECT_ROOT
+from teacher_assets.agents import prompts as teacher_prompts
 from teacher_assets.definitions import defs
 from teacher_assets.defs.assets import EPISODE_ASSETS, episodes_partitions, proposer_dataset
 from teacher_assets.defs.checks import TEACHER_CHECKS
@@ -207,3 +208,14 @@ def test_nightly_refresh_reruns_only_what_changed_or_failed(datasets_dir, instan
     # … and not again once it has been rebuilt.
     assert materialize([proposer_dataset], instance=instance).success
     assert not tick().run_requests
+
+    # A bumped prompt version is a changed input: the episodes that reached bt_score with the old
+    # one run again (the agents whose prompt did not change hit the LLM cache).
+    bumped = datasets_dir.parent / "prompts"
+    shutil.copytree(teacher_prompts.PROMPTS_DIR, bumped)
+    critic = bumped / "critic.md"
+    critic.write_text(critic.read_text().replace("version: 1\n", "version: 2\n", 1))
+    monkeypatch.setattr(teacher_prompts, "PROMPTS_DIR", bumped)
+    reasons = {r.partition_key: r.tags["teacher/refresh_reason"] for r in nightly(instance, day=24) if r.partition_key}
+    assert reasons == {"pick_cup_place_tray": "prompts_changed", "fold_towel": "prompts_changed",
+                       "cook_pasta": "last_run_failed", "screw_light_bulb": "not_materialized"}

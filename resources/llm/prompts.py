@@ -31,3 +31,9 @@ def read_prompt_file(path: Path) -> PromptFile:
     if "version" not in meta:
         raise ValueError(f"prompt {path}: front matter has no 'version'")
     return PromptFile(name=Path(path).stem, version=str(meta["version"]), text=body.strip())
+
+
+def prompt_versions(prompts_dir: Path) -> list[str]:
+    """``name@version`` of every prompt file in ``prompts_dir``, sorted: a bump in any of them is a
+    changed input for the nightly refreshes (versions, not text: they key the LLM cache)."""
+    return sorted(read_prompt_file(path).prompt_version for path in Path(prompts_dir).glob("*.md"))

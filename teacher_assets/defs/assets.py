@@ -45,7 +45,7 @@ class ScoreConfig(Config):
 @asset(partitions_def=episodes_partitions, group_name=GROUP, code_version="1",
        description="The OXE episode (instruction, 9 frames, contact sheet, metadata); invalid → recorded with reason.")
 def oxe_episode(context: AssetExecutionContext, config: EpisodeSourceConfig):
-    from teacher_assets.episodes.watch import episodes_root, fingerprint_for
+    from teacher_assets.episodes.watch import episodes_root, fingerprint_for, teacher_prompt_versions
     from teacher_assets.pipeline import load_stage
 
     root = Path(config.episodes_dir) if config.episodes_dir else episodes_root()
@@ -55,7 +55,8 @@ def oxe_episode(context: AssetExecutionContext, config: EpisodeSourceConfig):
     return Output(state, metadata=stage_metadata(state, "oxe_episode", episode_path=state.episode_path,
                                                  frames=len(state.frame_paths),
                                                  contact_sheet_built=state.contact_sheet_built,
-                                                 episode_fingerprint=fingerprint))
+                                                 episode_fingerprint=fingerprint,
+                                                 teacher_prompts=teacher_prompt_versions()))
 
 
 @asset(partitions_def=episodes_partitions, group_name=GROUP, code_version="1", pool=LLM_POOL,

@@ -21,17 +21,19 @@ def partition_histories(instance: DagsterInstance, partitions: list[str]) -> dic
     records = instance.fetch_materializations(
         AssetRecordsFilter(asset_key=oxe_episode.key, storage_ids=list(oxe_ids.values())), limit=max(1, len(oxe_ids))
     ).records if oxe_ids else []
-    fingerprints = {}
+    recorded: dict[str, dict] = {}
     for record in records:
-        value = record.asset_materialization.metadata.get("episode_fingerprint")
-        fingerprints[record.partition_key] = value.value if value is not None else None
+        metadata = record.asset_materialization.metadata
+        recorded[record.partition_key] = {name: metadata[key].value if key in metadata else None for name, key in
+                                          (("fingerprint", "episode_fingerprint"), ("prompts", "teacher_prompts"))}
     histories = {}
     for eid in partitions:
         stages = [latest[key][eid] for key in EPISODE_KEYS if eid in latest[key]]
         histories[eid] = PartitionHistory(
             episode_id=eid, score_storage_id=latest[EPISODE_KEYS[-1]].get(eid),
             latest_stage_storage_id=max(stages) if stages else None,
-            recorded_fingerprint=fingerprints.get(eid), last_run_failed=last_episode_run_failed(instance, eid))
+            recorded_fingerprint=recorded.get(eid, {}).get("fingerprint"),
+            recorded_prompts=recorded.get(eid, {}).get("prompts"), last_run_failed=last_episode_run_failed(instance, eid))
     return histories
 
 
@@ -47,24 +49,25 @@ def last_episode_run_failed(instance: DagsterInstance, episode_id: str) -> bool:
     description=(
         "02:00 UTC: re-runs the episode partitions that never reached bt_score (never run, or stopped by a "
         "blocking check), whose last run failed or stopped early, or whose folder content differs from the "
-        "fingerprint recorded on their last oxe_episode materialization; skips partitions with a run in "
+        "fingerprint recorded on their last oxe_episode materialization, or whose run used other prompt "
+        "versions than teacher_assets/prompts/ has now; skips partitions with a run in "
         "progress; then rebuilds proposer_dataset. Unchanged partitions are not re-run (and would hit the "
         "LLM cache if they were). New folders are the episode_folder_sensor's (or the manager CLI's) job. "
         "Stopped by default: it spends LLM tokens."
     ),
 )
 def nightly_teacher_refresh(context: ScheduleEvaluationContext):
-    from teacher_assets.episodes.watch import episodes_root, fingerprint_for, refresh_reason
+    from teacher_assets.episodes.watch import episodes_root, fingerprint_for, refresh_reason, teacher_prompt_versions
 
     instance = context.instance
     root = episodes_root()
     night = context.scheduled_execution_time.strftime("%Y-%m-%d") if context.scheduled_execution_time else "adhoc"
     busy = {r.tags.get("dagster/partition") for r in episode_runs_in_progress(instance)}
     partitions = [p for p in instance.get_dynamic_partitions(episodes_partitions.name) if p not in busy]
-    requests = []
+    requests, prompts = [], teacher_prompt_versions()
     for eid, history in partition_histories(instance, partitions).items():
         fingerprint = fingerprint_for(root, eid)
-        reason = refresh_reason(history, fingerprint)
+        reason = refresh_reason(history, fingerprint, prompts)
         if reason is None:
             continue
         requests.append(RunRequest(

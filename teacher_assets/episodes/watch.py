@@ -189,10 +189,19 @@ class PartitionHistory(BaseModel):
     score_storage_id: Optional[int] = None  # latest bt_score materialization
     latest_stage_storage_id: Optional[int] = None  # latest materialization of any episode asset
     recorded_fingerprint: Optional[str] = None  # on the latest oxe_episode materialization
+    recorded_prompts: Optional[str] = None  # the teacher prompt versions that run used (same record)
     last_run_failed: bool = False
 
 
-def refresh_reason(history: PartitionHistory, current_fingerprint: str) -> Optional[str]:
+def teacher_prompt_versions() -> str:
+    """The agents' prompt versions, e.g. ``architect@1,critic@1,…`` (read from the files now)."""
+    from resources.llm.prompts import prompt_versions
+    from teacher_assets.agents import prompts
+
+    return ",".join(prompt_versions(prompts.PROMPTS_DIR))
+
+
+def refresh_reason(history: PartitionHistory, current_fingerprint: str, current_prompts: str) -> Optional[str]:
     """Why the nightly refresh re-runs this episode, or None: it is up to date."""
     if history.score_storage_id is None:
         return "not_materialized"  # never reached bt_score (never run, or stopped by a blocking check)
@@ -202,4 +211,6 @@ def refresh_reason(history: PartitionHistory, current_fingerprint: str) -> Optio
         return "last_run_incomplete"  # a later run stopped before bt_score (failed step or blocking check)
     if history.recorded_fingerprint != current_fingerprint:
         return "episode_changed"
+    if history.recorded_prompts != current_prompts:
+        return "prompts_changed"  # agents whose prompt is unchanged hit the LLM cache on the re-run
     return None
