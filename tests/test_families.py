@@ -59,6 +59,8 @@ def test_family_builds_valid_geometry_for_every_seed_and_scale(builds, name):
             assert part.bbox_min_mm[2] > 0.0
 
 
+# trimesh divides by the volume of an empty intersection (the passing case) for its centre of mass.
+@pytest.mark.filterwarnings("ignore:invalid value encountered in divide:RuntimeWarning")
 @pytest.mark.parametrize("name", sorted(FAMILIES))
 def test_parts_do_not_interpenetrate(builds, name):
     for scale in SCALES:
