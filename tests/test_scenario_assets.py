@@ -144,3 +144,26 @@ def test_broken_code_override_fails_blocking_check_and_spares_other_partitions(d
     assert manifest.loc["bad", "failed_stage"] == "compile"
     traces = pd.read_parquet(datasets_dir / "benchmarks" / "traces.parquet")
     assert "override" in set(traces[traces["scenario_id"] == "bad"]["step"])
+
+
+@pytest.mark.slow
+def test_failed_check_names_the_coder_attempt_and_prompts_behind_the_script(datasets_dir):
+    """A coder that only writes plausible-but-broken scripts (offline fault injection), one attempt:
+    the script goes on unaccepted, its variants fail a blocking check, and the check says which
+    attempt and which prompt versions wrote it."""
+    from benchgen_assets.authoring.prompts import PROMPTS_DIR
+    from resources.dagster_resources import LLMResource
+    from resources.llm.prompts import read_prompt_file
+
+    instance = _instance_with(GenerationRequest(scenario_id="coder-bad", family="peg_in_hole", seed=1, variants=1))
+    result = materialize(materializable, instance=instance, partition_key="coder-bad", selection=CHAIN,
+                         resources={**shared_resources(), "llm": LLMResource(fault_domain=1.0)},
+                         run_config={"ops": {"scenario_script": {"config": {"max_attempts": 1}}}}, raise_on_error=False)
+    assert not result.success
+    failed = [e for e in result.get_asset_check_evaluations() if not e.passed]
+    assert failed
+    prompts = sorted(read_prompt_file(PROMPTS_DIR / f"{n}.md").prompt_version for n in ("coder", "reviewer"))
+    for check in failed:
+        assert check.metadata["script_origin"].value == (
+            f"coder attempt 1/1 (not accepted on the probe variant), prompts {', '.join(prompts)}")
+        assert check.metadata["first_error"].value.startswith("v00: ")
