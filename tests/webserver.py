@@ -76,33 +76,28 @@ def _wait_until_serving(proc: subprocess.Popen, url: str, log_path: Path, timeou
 
 
 @contextmanager
+def _serving(command: list[str], dagster_home: Path, log_path: Path, env: dict | None, timeout_s: float):
+    """``command -w workspace.yaml`` on 127.0.0.1 and a free port; yields the base URL once it answers."""
+    port = free_port()
+    proc = _start([*command, "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)], dagster_home, log_path, env)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait_until_serving(proc, url, log_path, timeout_s)
+        yield url
+    finally:
+        _stop(proc)
+
+
 def running_webserver(dagster_home: Path, log_path: Path, env: dict | None = None, timeout_s: float = 180):
-    """``dagster-webserver -w workspace.yaml`` on a free port; yields its base URL once it answers."""
-    port = free_port()
-    proc = _start([_dagster_exe("dagster-webserver"), "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
-                  dagster_home, log_path, env)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        _wait_until_serving(proc, url, log_path, timeout_s)
-        yield url
-    finally:
-        _stop(proc)
+    """``dagster-webserver``: the UI and GraphQL only."""
+    return _serving([_dagster_exe("dagster-webserver")], dagster_home, log_path, env, timeout_s)
 
 
-@contextmanager
 def running_dagster_dev(dagster_home: Path, log_path: Path, env: dict | None = None, timeout_s: float = 240):
-    """``dagster dev -w workspace.yaml``: the webserver plus the daemon (which dequeues the runs
-    launched from the UI under the queued run coordinator), sharing one code server per location.
-    Yields the webserver's base URL once it answers; everything it started ends with it."""
-    port = free_port()
-    proc = _start([_dagster_exe("dagster"), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
-                  dagster_home, log_path, env)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        _wait_until_serving(proc, url, log_path, timeout_s)
-        yield url
-    finally:
-        _stop(proc)
+    """``dagster dev``: the webserver plus the daemon (which dequeues the runs launched from the UI
+    under the queued run coordinator), sharing one code server per location; everything it started
+    ends with it."""
+    return _serving([_dagster_exe("dagster"), "dev"], dagster_home, log_path, env, timeout_s)
 
 
 def graphql(url: str, query: str, variables: dict | None = None) -> dict:
