@@ -3,7 +3,7 @@
 ``answer(body) -> str`` makes each reply's content; the server records every request (path, auth
 header, body, arrival time), can fail the first ``fail_first`` requests with a 503, fail requests
 ``fail_when(body)`` picks, and wait a random ``latency`` (min, max seconds) before answering, like a
-hosted model. ``offline_answer`` answers as the offline author would, so a whole teacher run can go
+hosted model; ``most_in_flight`` is the most requests it answered at once. ``offline_answer`` answers as the offline author would, so a whole teacher run can go
 through the hosted code path.
 """
 
@@ -25,11 +25,22 @@ class OpenAICompatibleHandler(BaseHTTPRequestHandler):
     fail_when: Optional[Callable[[dict], bool]] = None
     latency: tuple[float, float] = (0.0, 0.0)
     lock = threading.Lock()
+    in_flight = most_in_flight = 0  # requests being answered now / at most at once
 
     def do_POST(self):  # noqa: N802
+        cls = type(self)
+        with cls.lock:
+            cls.in_flight += 1
+            cls.most_in_flight = max(cls.most_in_flight, cls.in_flight)
+        try:
+            self._answer(cls)
+        finally:
+            with cls.lock:
+                cls.in_flight -= 1
+
+    def _answer(self, cls) -> None:
         arrived = time.monotonic()
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        cls = type(self)
         with cls.lock:
             cls.seen.append({"path": self.path, "auth": self.headers.get("Authorization"), "body": body, "t": arrived})
             fail = cls.fail_first > 0 or bool(cls.fail_when and cls.fail_when(body))
@@ -75,11 +86,24 @@ def serving(answer: Callable[[dict], str], *, latency: tuple[float, float] = (0.
         server.server_close()
 
 
+def teacher_role(body: dict) -> str:
+    """The teacher agent a request is for: the one whose prompt file opens the system message."""
+    from teacher_assets.agents.prompts import PROMPTS_DIR, load_prompt
+
+    system = body["messages"][0]["content"]
+    for path in sorted(PROMPTS_DIR.glob("*.md")):
+        if system.startswith(load_prompt(path.stem).text):
+            return f"teacher.{path.stem}"
+    raise ValueError("no teacher prompt opens this system message")
+
+
 def offline_answer(body: dict) -> str:
-    """The offline author's reply to the same conversation (through litellm, as the offline model)."""
+    """The offline author's reply to the same teacher conversation (through litellm, as the offline
+    model would answer it), so a whole teacher run can go through the hosted code path."""
     from resources.llm.client import _litellm
     from resources.llm.offline import register
 
     register()
-    reply = _litellm().completion(model="offline/author", messages=body["messages"], num_retries=0)
+    reply = _litellm().completion(model="offline/author", messages=body["messages"], num_retries=0,
+                                  metadata={"agent_role": teacher_role(body)})
     return reply.choices[0].message.content or ""

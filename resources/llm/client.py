@@ -32,13 +32,35 @@ class LLMCallError(RuntimeError):
         self.role, self.asset, self.partition = role, asset, partition
 
 
+RATE_LIMIT_METADATA = "benchgen_rate_limit"
+
+
 def _litellm():
     from . import litellm_env  # noqa: F401
 
     import litellm
 
     litellm.suppress_debug_info = True
+    if not any(getattr(c, "is_benchgen_rate_limit", False) for c in litellm.callbacks):
+        litellm.callbacks.append(_rate_limit_hook(litellm))
     return litellm
+
+
+def _rate_limit_hook(litellm):
+    """A litellm callback that waits for a request's rate-limit slot right before it is sent: after
+    litellm's own set-up (the first call of a process can spend a second in it), so the provider
+    sees the spacing the limiter promised."""
+    from litellm.integrations.custom_logger import CustomLogger
+
+    class RateLimitHook(CustomLogger):
+        is_benchgen_rate_limit = True
+
+        def log_pre_api_call(self, model, messages, kwargs):
+            meta = (kwargs.get("litellm_params") or {}).get("metadata") or {}
+            if limit := meta.get(RATE_LIMIT_METADATA):
+                RateLimiter(Path(limit["path"]), limit["max_rpm"]).acquire()
+
+    return RateLimitHook()
 
 
 def _retryable(litellm, exc: BaseException) -> bool:
@@ -97,10 +119,11 @@ class LLMClient:
         self.cache = ResponseCache(Path(settings.cache_dir) if settings.cache_dir else root / "cache" / "llm")
         self.traces = TraceWriter(Path(settings.traces_dir) if settings.traces_dir else root / "traces" / "llm")
         self.calls: list[CallUsage] = []
-        self.limiter = None
+        self.rate_limit = None  # handed to the litellm hook that waits for each request's slot
         if settings.max_rpm:
             endpoint = cache_key({"model": settings.model, "api_base": settings.api_base})[:16]
-            self.limiter = RateLimiter(self.cache.root.parent / "rate" / f"{endpoint}.next", settings.max_rpm)
+            self.rate_limit = {"path": str(self.cache.root.parent / "rate" / f"{endpoint}.next"),
+                               "max_rpm": settings.max_rpm}
 
     def bind(self, *, asset: str, partition: Optional[str]) -> "LLMClient":
         return LLMClient(self.settings, asset=asset, partition=partition)
@@ -189,8 +212,8 @@ class LLMClient:
             metadata = {"agent_role": role, "attempt": usage.attempts}
             if s.is_offline:
                 metadata["faults"] = s.faults.model_dump()
-            if self.limiter is not None:  # every attempt is a request the provider counts
-                self.limiter.acquire()
+            if self.rate_limit:  # every attempt is a request the provider counts
+                metadata[RATE_LIMIT_METADATA] = self.rate_limit
             t0 = time.monotonic()
             try:
                 resp = litellm.completion(**kwargs, metadata=metadata)

@@ -218,7 +218,7 @@ def failed_blocking_checks(context: AssetExecutionContext) -> dict[str, list[str
     evaluation per partition and leaves the blocking to the downstream asset: ``bt_score``)."""
     from dagster import DagsterEventType
 
-    records = context.instance.get_records_for_run(context.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION).records
+    records = context.instance.get_records_for_run(context.run.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION).records
     failed: dict[str, list[str]] = {}
     for record in records:
         evaluation = record.event_log_entry.dagster_event.event_specific_data
