@@ -23,9 +23,12 @@ from typing import Optional
 
 from pydantic import BaseModel
 
+from resources.atomic import DatasetWriteError, require_writable
 from resources.paths import datasets_root, ensure_dagster_home
 
 RANGE_START_TAG, RANGE_END_TAG = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
+# The CLI prints each episode's outcome and reason itself; the full logs and tracebacks are in the UI.
+QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
 class EpisodeRun(BaseModel):
@@ -87,7 +90,9 @@ def _episode_runs(result, batch: list[str], seconds: float) -> list[EpisodeRun]:
     for e in result.get_asset_check_evaluations():
         if not e.passed:
             failed_checks.setdefault(e.partition, []).append(e.check_name)
-    steps = [e.step_key for e in result.all_events if e.is_step_failure]
+    # The user code's error, not Dagster's wrapper around it (e.g. a full disk, named with its path).
+    step_errors = [f"{e.step_key}: {(e.event_specific_data.error.cause or e.event_specific_data.error).message.strip().splitlines()[-1]}"
+                   for e in result.all_events if e.is_step_failure and e.event_specific_data.error]
     for key in batch:
         run = EpisodeRun(episode_id=key, run_id=result.run_id, success=result.success, status="failed",
                          seconds=round(seconds, 2))
@@ -99,7 +104,7 @@ def _episode_runs(result, batch: list[str], seconds: float) -> list[EpisodeRun]:
             run.success = state.status != "failed"
         else:
             checks = failed_checks.get(key) or failed_checks.get(None)
-            run.reason = f"failed checks: {', '.join(checks)}" if checks else f"failed steps: {', '.join(steps)}"
+            run.reason = f"failed checks: {', '.join(checks)}" if checks else f"failed step {'; '.join(step_errors)}"
         runs.append(run)
     return runs
 
@@ -126,7 +131,7 @@ def _materialize_batch(batch: list[str], options: RunOptions) -> list[EpisodeRun
                        "llm": LLMResource(fault_domain=options.fault_domain, fault_seed=options.fault_seed)},
             run_config={"ops": {"oxe_episode": {"config": {"episodes_dir": options.episodes_dir}},
                                 "bt_draft": {"config": {"strict": options.strict}}},
-                        "loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+                        **QUIET},
         )
     return _episode_runs(result, batch, time.monotonic() - started)
 
@@ -138,7 +143,7 @@ def _materialize_dataset() -> dict:
 
     with DagsterInstance.get() as instance:
         result = materialize([proposer_dataset], instance=instance, tags={"teacher/launched_by": "teacher_assets.manager"},
-                             run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}})
+                             run_config=QUIET)
     return result.output_for_node("proposer_dataset")
 
 
@@ -148,6 +153,7 @@ def run(episodes_dir: Path, *, workers: int = 2, options: Optional[RunOptions] =
     from teacher_assets.defs.assets import episodes_partitions, episodes_per_run
 
     ensure_dagster_home()
+    require_writable(datasets_root())  # a read-only or full datasets disk: one clear error before any work
     episodes_dir = episodes_dir.resolve()
     options = options or RunOptions(episodes_dir=str(episodes_dir))
     ids = episode_ids(episodes_dir, out)
@@ -178,6 +184,12 @@ def run(episodes_dir: Path, *, workers: int = 2, options: Optional[RunOptions] =
                 flag = " (repaired)" if r.repaired else ""
                 why = f" — {r.reason}" if r.status != "accepted" else ""
                 print(f"[{len(runs)}/{len(ids)}] {r.episode_id}: {r.status}{flag}{why}", file=out, flush=True)
+    marker = f"{DatasetWriteError.__name__}: "
+    disk = next((r.reason.split(marker, 1)[1] for r in runs if marker in r.reason), None)
+    if disk:  # the datasets disk filled up (or turned read-only) during the runs: say so once, plainly
+        print(f"\nerror: {disk}\n(the proposer dataset was not rebuilt; free space or fix the folder, then run "
+              "again: finished stages come from the LLM cache)", file=out)
+        return {"runs": [r.model_dump() for r in runs], "disk_error": disk, "wall_s": time.monotonic() - started}
     summary = _materialize_dataset()
     wall = time.monotonic() - started
 
@@ -217,7 +229,13 @@ def main(argv: Optional[list[str]] = None) -> int:
         return 2
     options = RunOptions(episodes_dir=str(episodes.resolve()), fault_domain=args.fault_domain,
                          fault_seed=args.fault_seed, strict=not args.lenient)
-    result = run(episodes, workers=max(1, args.workers), options=options)
+    try:
+        result = run(episodes, workers=max(1, args.workers), options=options)
+    except DatasetWriteError as exc:  # found before any work: the datasets folder is read-only or full
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if result.get("disk_error"):
+        return 2
     return 0 if result and all(r["status"] != "failed" for r in result["runs"]) else 1
 
 

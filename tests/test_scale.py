@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 import shutil
+import subprocess
+import sys
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from datetime import datetime, timezone
 
@@ -193,3 +196,94 @@ def test_requests_per_minute_cap_holds_across_threads_and_processes(datasets_dir
         assert max(arrivals) - min(arrivals) >= 11 * 0.5 - 1.0
     else:  # the control: uncapped, the 8 threads send far more in 2 s
         assert busiest > 6, busiest
+
+
+# -- a full disk or a read-only datasets folder: one clear error, nothing half-written -----------------
+
+def _mount_tmpfs(path, options: str):
+    path.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.strip()}")
+    return path
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real 256 KiB file system: fills up part-way through a teacher run."""
+    disk = _mount_tmpfs(tmp_path / "small_disk", "size=256k")
+    yield disk
+    subprocess.run(["umount", str(disk)], check=True)
+
+
+@pytest.fixture
+def readonly_disk(tmp_path):
+    disk = _mount_tmpfs(tmp_path / "readonly_disk", "size=1m,ro")
+    yield disk
+    subprocess.run(["umount", str(disk)], check=True)
+
+
+def _cli(args, datasets, home):
+    env = {**os.environ, "DAGSTER_HOME": str(home), "BENCHGEN_DATASETS": str(datasets)}
+    env.pop("BENCHGEN_LLM_MODEL", None)
+    return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, cwd=PROJECT_ROOT, env=env,
+                          timeout=600)
+
+
+def _assert_nothing_half_written(root):
+    for path in root.rglob("*"):
+        assert not path.name.endswith(".tmp"), path  # no temp file or folder of an interrupted write
+        if path.is_file() and path.suffix == ".jsonl":
+            for line in path.read_text().splitlines():
+                json.loads(line)  # every trace line whole
+        elif path.is_file() and path.suffix == ".json":
+            json.loads(path.read_text())
+
+
+@pytest.mark.parametrize("disk", ["readonly_disk", "full"])
+def test_teacher_cli_on_a_readonly_or_full_datasets_disk_gives_one_clear_error(tmp_path, request, disk):
+    if disk == "full":
+        datasets = request.getfixturevalue("small_disk")
+        subprocess.run(["dd", "if=/dev/zero", f"of={datasets / 'filler'}", "bs=4k"], capture_output=True)
+        cause = "no space left on the device (ENOSPC)"
+    else:
+        datasets, cause = request.getfixturevalue("readonly_disk"), "read-only file system (EROFS)"
+    episodes = copy_episodes(tmp_path / "episodes", ["pick_cup_place_tray"])
+    out = _cli(["teacher_assets.manager", "run", "--episodes", str(episodes)], datasets, tmp_path / "home")
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert out.stderr.strip() == f"error: cannot write {datasets}: {cause}; nothing half-written was left there"
+    assert "Traceback" not in out.stdout + out.stderr
+    assert sorted(p.name for p in datasets.iterdir()) == ([] if disk == "readonly_disk" else ["filler"])
+
+
+def test_teacher_cli_when_the_disk_fills_up_mid_run_says_so_once_and_leaves_nothing_half_written(tmp_path, small_disk):
+    episodes = copy_episodes(tmp_path / "episodes", ["pick_cup_place_tray", "lamp_on", "apple_into_bowl", "stove_off"])
+    out = _cli(["teacher_assets.manager", "run", "--episodes", str(episodes)], small_disk, tmp_path / "home")
+    assert out.returncode == 2, out.stdout + out.stderr
+    errors = [line for line in out.stdout.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "no space left on the device (ENOSPC)" in errors[0] and str(small_disk) in errors[0]
+    assert "Traceback" not in out.stdout + out.stderr
+    _assert_nothing_half_written(small_disk)
+
+
+def test_teacher_and_scenario_assets_name_the_path_and_the_cause_on_a_readonly_disk(tmp_path, readonly_disk, monkeypatch):
+    monkeypatch.setenv("BENCHGEN_DATASETS", str(readonly_disk))
+    episodes = copy_episodes(tmp_path / "episodes", ["pick_cup_place_tray"])
+    with instance_for_test() as instance:
+        instance.add_dynamic_partitions(episodes_partitions.name, ["pick_cup_place_tray"])
+        teacher = materialize([*EPISODE_ASSETS, *TEACHER_CHECKS], partition_key="pick_cup_place_tray",
+                              instance=instance, resources=shared_resources(), raise_on_error=False,
+                              run_config={"ops": {"oxe_episode": {"config": {"episodes_dir": str(episodes)}}}})
+        from benchgen_assets.defs.assets import generation_request
+        from benchgen_assets.defs.partitions import SCENARIOS
+
+        instance.add_dynamic_partitions(SCENARIOS, ["lever_0"])
+        scenario = materialize([generation_request], partition_key="lever_0", instance=instance, raise_on_error=False,
+                               run_config={"ops": {"generation_request": {"config": {"family": "lever", "tier": 1}}}})
+    for result in (teacher, scenario):
+        assert not result.success
+        failure = next(e for e in result.all_events if e.is_step_failure).event_specific_data.error
+        message = (failure.cause or failure).message
+        assert "DatasetWriteError: cannot write " + str(readonly_disk) in message
+        assert "read-only file system (EROFS)" in message
+    assert list(readonly_disk.iterdir()) == []
