@@ -59,7 +59,9 @@ def require_writable(folder: str | os.PathLike) -> Path:
     return folder
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, durable: bool = True) -> Path:
+    """``durable=False`` skips the fsync: still never half a file after a crash of the process, but
+    after a power loss the file may be missing (fine for what can be recomputed, e.g. step outputs)."""
     path = Path(path)
     with disk_errors(path):
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -68,7 +70,8 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
                 f.flush()
-                os.fsync(f.fileno())
+                if durable:
+                    os.fsync(f.fileno())
             os.chmod(tmp, 0o644)  # mkstemp makes 0600; datasets are shared read-only with others
             os.replace(tmp, path)
         except BaseException:

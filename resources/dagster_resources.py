@@ -109,7 +109,9 @@ class PartitionsIOManager(ConfigurableIOManager):
         if missing:
             raise ValueError(f"{context.asset_key.to_user_string()}: no value for partitions {sorted(missing)}")
         for key in keys:
-            atomic_write_bytes(self._path(context, key), pickle.dumps(values[key], protocol=pickle.HIGHEST_PROTOCOL))
+            # No fsync: the event log is the durable record; a lost pickle only means re-running the step.
+            atomic_write_bytes(self._path(context, key), pickle.dumps(values[key], protocol=pickle.HIGHEST_PROTOCOL),
+                               durable=False)
 
     def load_input(self, context: InputContext) -> Any:
         keys = context.asset_partition_keys
