@@ -1,7 +1,7 @@
 """Teacher throughput at scale: through Dagster vs the same domain calls direct, side by side.
 
     .venv/bin/python bench/bench_scale.py [--copies 6] [--workers 2] [--repeat 2] [--write]
-    .venv/bin/python bench/bench_scale.py --hosted [--pools 1,4,16] [--latency 1-3] [--max-rpm 600]
+    .venv/bin/python bench/bench_scale.py --hosted [--pools 1,4,16] [--latency 1-3] [--max-rpm 600] [--hosted-episodes 12]
 
 Default: ``--copies`` copies of every shipped sample episode (6 × 14 = 84), each path on a fresh
 Dagster home and datasets root (cold LLM cache; copies of one sample share its cache entries):
@@ -15,9 +15,10 @@ The paths alternate (Dagster, direct, Dagster, …) so load drifts hit both; the
 repeat, on wall time and on CPU time (parent + workers: less sensitive to other load).
 
 ``--hosted``: a local OpenAI-compatible server (``tests/llm_server.py``) answers every call with
-the offline author's reply after a random 1–3 s; the teacher runs with the LLM concurrency limit
-set to each ``--pools`` size (Dagster's ``llm`` pool) and a requests-per-minute cap, on ``--hosted-episodes``
-episodes. ``--write`` replaces the "Scale" section of bench/RESULTS.md.
+the offline author's reply after a random 1–3 s; the teacher (one range run) keeps each ``--pools``
+number of calls in flight (``--calls-in-flight``, and the ``llm`` pool limit set to it) under a
+requests-per-minute cap, on ``--hosted-episodes`` distinct episodes. ``--write`` replaces the
+"Scale" sections of bench/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ import math
 import multiprocessing
 import os
 import platform
-import re
 import resource
 import shutil
 import statistics
@@ -40,9 +40,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench.results import write_section  # noqa: E402
+
 os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
 os.environ.pop("BENCHGEN_LLM_MODEL", None)
 SAMPLES = ROOT / "datasets" / "oxe"
+HEADING, HOSTED_HEADING = "## Scale: teacher through Dagster vs direct", "## Scale: teacher on a hosted model"
 
 
 def load() -> str:
@@ -62,14 +65,23 @@ def copy_samples(dest: Path, copies: int) -> Path:
 
 
 class fresh_instance:
-    """A temp DAGSTER_HOME (the project's dagster.yaml) and datasets root, as env vars, for one measurement."""
+    """A temp DAGSTER_HOME (the project's dagster.yaml, optionally another ``llm`` pool limit) and
+    datasets root, as env vars, for one measurement."""
+
+    def __init__(self, llm_pool_limit: int | None = None):
+        self.llm_pool_limit = llm_pool_limit
 
     def __enter__(self) -> Path:
+        import yaml
+
         self.tmp = Path(tempfile.mkdtemp(prefix="bench-scale-"))
         self.saved = {k: os.environ.get(k) for k in ("DAGSTER_HOME", "BENCHGEN_DATASETS")}
         home = self.tmp / "dagster_home"
         home.mkdir()
-        shutil.copy(ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
+        config = yaml.safe_load((ROOT / "dagster_home" / "dagster.yaml").read_text())
+        if self.llm_pool_limit:
+            config["concurrency"]["pools"]["default_limit"] = self.llm_pool_limit
+        (home / "dagster.yaml").write_text(yaml.safe_dump(config))
         os.environ["DAGSTER_HOME"], os.environ["BENCHGEN_DATASETS"] = str(home), str(self.tmp / "datasets")
         return self.tmp
 
@@ -154,11 +166,71 @@ def throughput(args) -> dict:
     return {"rows": rows}
 
 
+def hosted(args) -> dict:
+    """Episodes/min against a slow OpenAI-compatible server, for each number of calls in flight."""
+    from teacher_assets.manager import RunOptions, run
+    from tests.llm_server import offline_answer, serving
+
+    low, high = (float(x) for x in args.latency.split("-"))
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench-scale-hosted-") as tmp:
+        samples = sorted(p for p in SAMPLES.iterdir() if p.is_dir())[:args.hosted_episodes]
+        for sample in samples:  # distinct episodes: copies would answer each other from the LLM cache
+            shutil.copytree(sample, Path(tmp) / sample.name)
+        with serving(offline_answer, latency=(low, high)) as (base, server):
+            os.environ.update({"BENCHGEN_LLM_MODEL": "openai/bench-model", "BENCHGEN_LLM_API_BASE": base,
+                               "OPENAI_API_KEY": "sk-bench-local"})
+            try:
+                for pool in args.pools:
+                    server.seen.clear()
+                    server.most_in_flight = 0
+                    with fresh_instance(llm_pool_limit=pool):
+                        before, started = load(), time.monotonic()
+                        result = run(Path(tmp), workers=1, out=io.StringIO(), options=RunOptions(
+                            episodes_dir=tmp, calls_in_flight=pool, max_rpm=args.max_rpm))
+                        wall = time.monotonic() - started
+                    statuses = [r["status"] for r in result["runs"]]
+                    minutes = (max(r["t"] for r in server.seen) - min(r["t"] for r in server.seen)) / 60
+                    rows.append({"pool": pool, "episodes": len(statuses), "wall_s": wall, "calls": len(server.seen),
+                                 "most_in_flight": server.most_in_flight, "rpm": len(server.seen) / max(minutes, 1e-9),
+                                 "accepted": statuses.count("accepted"), "failed": statuses.count("failed"),
+                                 "load": f"{before} / {load()}"})
+                    r = rows[-1]
+                    print(f"pool {pool}: {r['episodes'] / wall * 60:.1f} episodes/min, {r['calls']} calls, "
+                          f"{r['most_in_flight']} in flight at most, {r['rpm']:.0f} requests/min, load {r['load']}",
+                          flush=True)
+            finally:
+                for k in ("BENCHGEN_LLM_MODEL", "BENCHGEN_LLM_API_BASE", "OPENAI_API_KEY"):
+                    os.environ.pop(k, None)
+    return {"rows": rows}
+
+
+def render_hosted(args, result: dict) -> str:
+    lines = [
+        HOSTED_HEADING,
+        "",
+        f"Command: `.venv/bin/python bench/bench_scale.py --hosted --pools {','.join(map(str, args.pools))} "
+        f"--latency {args.latency} --max-rpm {args.max_rpm:g} --hosted-episodes {args.hosted_episodes} --write`",
+        "",
+        f"A local OpenAI-compatible server (`tests/llm_server.py`) answers each call with the offline author's "
+        f"reply after {args.latency} s; {args.hosted_episodes} distinct sample episodes, one range run "
+        "(`teacher_assets.manager run --workers 1 --calls-in-flight N`), `llm` pool limit N, no LLM cache, "
+        f"RPM cap {args.max_rpm:g}.",
+        "",
+        "| calls in flight (pool) | episodes | wall | episodes/min | calls | most in flight at the server | requests/min | accepted | failed | load before / after |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in result["rows"]:
+        lines.append(f"| {r['pool']} | {r['episodes']} | {r['wall_s']:.1f} s | {r['episodes'] / r['wall_s'] * 60:.1f} | "
+                     f"{r['calls']} | {r['most_in_flight']} | {r['rpm']:.0f} | {r['accepted']} | {r['failed']} | {r['load']} |")
+    return "\n".join(lines) + "\n"
+
+
 def render(args, result: dict) -> str:
     rows = result["rows"]
     n = rows[0]["dagster"]["episodes"]
     lines = [
-        "## Scale",
+        HEADING,
         "",
         f"Command: `.venv/bin/python bench/bench_scale.py --copies {args.copies} --workers {args.workers} "
         f"--repeat {args.repeat} --write`",
@@ -181,25 +253,28 @@ def render(args, result: dict) -> str:
     return "\n".join(lines)
 
 
-def write_section(text: str) -> None:
-    path = ROOT / "bench" / "RESULTS.md"
-    current = path.read_text() if path.exists() else "# Benchmark results\n"
-    pattern = re.compile(r"## Scale\n.*?(?=\n## |\Z)", re.S)
-    updated = pattern.sub(lambda _: text.rstrip() + "\n", current) if pattern.search(current) else current.rstrip() + "\n\n" + text
-    path.write_text(updated)
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--copies", type=int, default=6)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--write", action="store_true")
+    ap.add_argument("--hosted", action="store_true", help="episodes/min against a slow local OpenAI-compatible server")
+    ap.add_argument("--pools", type=lambda v: [int(x) for x in v.split(",")], default=[1, 4, 16])
+    ap.add_argument("--latency", default="1-3", help="seconds per call, min-max")
+    ap.add_argument("--max-rpm", type=float, default=600)
+    ap.add_argument("--hosted-episodes", type=int, default=12)
     args = ap.parse_args()
+    if args.hosted:
+        text = render_hosted(args, hosted(args))
+        print(text)
+        if args.write:
+            write_section(HOSTED_HEADING, text)
+        return 0
     text = render(args, throughput(args))
     print(text)
     if args.write:
-        write_section(text)
+        write_section(HEADING, text)
     return 0
 
 

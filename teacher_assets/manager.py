@@ -48,6 +48,8 @@ class RunOptions(BaseModel):
     fault_domain: float = 0.0
     fault_seed: int = 0
     strict: bool = True
+    calls_in_flight: int = 1  # LLMResource.calls_in_flight: for a hosted model
+    max_rpm: Optional[float] = None  # LLMResource.max_rpm: the provider's requests-per-minute limit
 
 
 def episode_ids(episodes_dir: Path, out=sys.stdout) -> list[str]:
@@ -128,7 +130,8 @@ def _materialize_batch(batch: list[str], options: RunOptions) -> list[EpisodeRun
             [*EPISODE_ASSETS, *TEACHER_CHECKS], partition_key=batch[0] if len(batch) == 1 else None,
             instance=instance, tags=tags, raise_on_error=False,
             resources={**shared_resources(),
-                       "llm": LLMResource(fault_domain=options.fault_domain, fault_seed=options.fault_seed)},
+                       "llm": LLMResource(fault_domain=options.fault_domain, fault_seed=options.fault_seed,
+                                          calls_in_flight=options.calls_in_flight, max_rpm=options.max_rpm)},
             run_config={"ops": {"oxe_episode": {"config": {"episodes_dir": options.episodes_dir}},
                                 "bt_draft": {"config": {"strict": options.strict}}},
                         **QUIET},
@@ -222,13 +225,17 @@ def main(argv: Optional[list[str]] = None) -> int:
                        help="offline teacher only: share of wrong answers (exercises critic and repair loops)")
     p_run.add_argument("--fault-seed", type=int, default=0)
     p_run.add_argument("--lenient", action="store_true", help="a critic REJECT does not skip the episode")
+    p_run.add_argument("--calls-in-flight", type=int, default=1,
+                       help="hosted model: episodes each LLM step works on at once per run (calls in flight)")
+    p_run.add_argument("--max-rpm", type=float, default=None, help="hosted model: requests per minute, at most")
     args = parser.parse_args(argv)
     episodes = args.episodes or datasets_root() / "oxe"
     if not episodes.is_dir():
         print(f"error: {episodes} is not a folder", file=sys.stderr)
         return 2
     options = RunOptions(episodes_dir=str(episodes.resolve()), fault_domain=args.fault_domain,
-                         fault_seed=args.fault_seed, strict=not args.lenient)
+                         fault_seed=args.fault_seed, strict=not args.lenient,
+                         calls_in_flight=max(1, args.calls_in_flight), max_rpm=args.max_rpm)
     try:
         result = run(episodes, workers=max(1, args.workers), options=options)
     except DatasetWriteError as exc:  # found before any work: the datasets folder is read-only or full
