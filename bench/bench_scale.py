@@ -43,7 +43,6 @@ sys.path.insert(0, str(ROOT))
 from bench.results import write_section  # noqa: E402
 
 os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
-os.environ.pop("BENCHGEN_LLM_MODEL", None)
 SAMPLES = ROOT / "datasets" / "oxe"
 HEADING, HOSTED_HEADING = "## Scale: teacher through Dagster vs direct", "## Scale: teacher on a hosted model"
 
@@ -186,10 +185,13 @@ def hosted(args) -> dict:
                     server.most_in_flight = 0
                     with fresh_instance(llm_pool_limit=pool):
                         before, started = load(), time.monotonic()
-                        result = run(Path(tmp), workers=1, out=io.StringIO(), options=RunOptions(
+                        printed = io.StringIO()
+                        result = run(Path(tmp), workers=1, out=printed, options=RunOptions(
                             episodes_dir=tmp, calls_in_flight=pool, max_rpm=args.max_rpm))
                         wall = time.monotonic() - started
                     statuses = [r["status"] for r in result["runs"]]
+                    if not server.seen:
+                        raise RuntimeError(f"no call reached the server:\n{printed.getvalue()}")
                     minutes = (max(r["t"] for r in server.seen) - min(r["t"] for r in server.seen)) / 60
                     rows.append({"pool": pool, "episodes": len(statuses), "wall_s": wall, "calls": len(server.seen),
                                  "most_in_flight": server.most_in_flight, "rpm": len(server.seen) / max(minutes, 1e-9),
@@ -265,6 +267,8 @@ def main() -> int:
     ap.add_argument("--max-rpm", type=float, default=600)
     ap.add_argument("--hosted-episodes", type=int, default=12)
     args = ap.parse_args()
+    # Here, not at import: spawned workers import this module again, and --hosted sets the model for them.
+    os.environ.pop("BENCHGEN_LLM_MODEL", None)
     if args.hosted:
         text = render_hosted(args, hosted(args))
         print(text)
