@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tests.robot_data_fixtures import (CAMERA, SIZE, encode_mp4, rlds_episode, rlds_sequence_episode, source_index_of,
-                                 tfrecord_frame, write_lerobot_v2, write_lerobot_v3, write_rlds)
+from tests.robot_data_fixtures import (CAMERA, SIZE, encode_mp4, jpeg, rlds_episode, rlds_sequence_episode,
+                                       source_index_of, tfrecord_frame, write_lerobot_v2, write_lerobot_v3, write_rlds)
 from teacher_assets.episodes import FRAME_COUNT, discover_episodes, load_episode
 from teacher_assets.episodes.importers import REPORT_NAME, SourceUnusable, import_dataset, pick_frame_indices
 from teacher_assets.manager import main as manager_main
@@ -201,3 +201,20 @@ def test_imported_episode_runs_through_the_teacher_in_dagster(tmp_path, datasets
     assert (out / "bt.xml").read_text().count('ID="GRASP"') >= 1
     scene = next(a for a in json.loads((out / "audit_log.json").read_text())["agents"] if a["role"] == "teacher.scene_analysis")
     assert "episode from lr" in scene["output"]["scene_description"]
+
+
+def test_rlds_language_table_instruction_as_code_points(tmp_path):
+    from teacher_assets.episodes.importers.example_proto import message_classes
+
+    example = message_classes()["Example"]()
+    feature = example.features.feature
+    feature["steps/observation/rgb"].bytes_list.value.extend(jpeg(i) for i in range(9))
+    text = [ord(c) for c in "push the red star to the left"]
+    feature["steps/observation/instruction"].int64_list.value.extend((text + [0] * (64 - len(text))) * 9)
+    (tmp_path / "lt").mkdir()
+    (tmp_path / "lt" / "language_table-train.tfrecord-00000-of-00001").write_bytes(tfrecord_frame(example.SerializeToString()))
+    report = import_dataset("rlds", tmp_path / "lt", tmp_path / "out")
+    assert outcome(report) == {0: "imported"}
+    episode = load_episode(tmp_path / "out" / "language_table_train_000000")
+    assert episode.instruction == "push the red star to the left"
+    assert (episode.metadata["camera"], episode.metadata["robot"]) == ("steps/observation/rgb", "xArm")
