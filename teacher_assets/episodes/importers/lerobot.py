@@ -134,9 +134,12 @@ def decode_video_frames(path: Path, timestamps: list[float], tolerance_s: float)
             container.seek(int(max(0.0, min(timestamps) - tolerance_s) / stream.time_base), stream=stream)
             for frame in container.decode(stream):
                 t = float(frame.pts * stream.time_base) if frame.pts is not None else frame.time
-                for i, want in enumerate(timestamps):
-                    if abs(t - want) < best[i][0]:
-                        best[i] = (abs(t - want), frame.to_image())
+                closer = [i for i, want in enumerate(timestamps)
+                          if abs(t - want) <= tolerance_s and abs(t - want) < best[i][0]]
+                if closer:  # converting to RGB only the frames that are kept
+                    image = frame.to_image()
+                    for i in closer:
+                        best[i] = (abs(t - timestamps[i]), image)
                 if t > max(timestamps) + tolerance_s:
                     break
     except (av.error.FFmpegError, IndexError) as exc:
