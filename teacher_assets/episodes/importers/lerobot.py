@@ -158,11 +158,13 @@ def _episode_rows(ds: _LeRobotDataset, ep: dict, columns: list[str]) -> list[dic
     if not path.is_file():
         raise SourceError("missing_data", f"{path.relative_to(ds.root)} is missing")
     try:
-        table = pq.read_table(path, columns=[c for c in columns if c in pq.read_schema(path).names])
+        names = pq.read_schema(path).names
+        # v3 files hold many episodes: row-group statistics let pyarrow skip the others.
+        filters = [("episode_index", "=", int(ep["episode_index"]))] if "episode_index" in names else None
+        table = pq.read_table(path, columns=[c for c in columns if c in names], filters=filters)
     except Exception as exc:  # noqa: BLE001 — ArrowInvalid, OSError … for a damaged file
         raise SourceError("unreadable_parquet", f"{path.relative_to(ds.root)} is not readable parquet: {exc}") from None
-    rows = [r for r in table.to_pylist() if int(r.get("episode_index", ep["episode_index"])) == int(ep["episode_index"])]
-    return sorted(rows, key=lambda r: r.get("frame_index", 0))
+    return sorted(table.to_pylist(), key=lambda r: r.get("frame_index", 0))
 
 
 def _instruction(ds: _LeRobotDataset, ep: dict, rows: list[dict]) -> str:

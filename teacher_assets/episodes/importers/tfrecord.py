@@ -31,11 +31,17 @@ class RecordError(Exception):
         self.code, self.reason, self.framing_lost = code, reason, framing_lost
 
 
-
 def iter_records(path: Path) -> Iterator[Union[bytes, RecordError]]:
     """The records of one file in order: payload bytes, or a ``RecordError`` in its place.
 
-    After an error with ``framing_lost`` the iterator ends."""
+    After an error with ``framing_lost`` (or one reading the file) the iterator ends."""
+    try:
+        yield from _records(path)
+    except OSError as exc:
+        yield RecordError("unreadable", f"{path.name} cannot be read: {exc}", framing_lost=True)
+
+
+def _records(path: Path) -> Iterator[Union[bytes, RecordError]]:
     with open(path, "rb") as f:
         n = 0
         while True:
