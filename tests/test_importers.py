@@ -68,6 +68,15 @@ def test_rlds_episodes_become_loadable_folders_with_nine_even_frames(tmp_path):
     assert sorted(p.name for p in out.iterdir()) == [REPORT_NAME, *sorted(episodes)]
 
 
+def test_rlds_missing_shard_reports_its_episodes(tmp_path):
+    src = write_rlds(tmp_path / "src", [[rlds_episode(9, RED_CUP)], [rlds_episode(9, RED_CUP)] * 2,
+                                        [rlds_episode(9, RED_CUP)]])
+    sorted(src.glob("*.tfrecord-*"))[1].unlink()
+    report = import_dataset("rlds", tmp_path / "src", tmp_path / "out")
+    assert outcome(report) == {0: "imported", 1: "missing_shard", 2: "missing_shard", 3: "imported"}
+    assert "shard 1 of 3 (train)" in report.failed[0].reason
+
+
 def test_rlds_sequence_example_without_tfds_metadata(tmp_path):
     shards = tmp_path / "raw"
     shards.mkdir()

@@ -3,7 +3,7 @@
 ``import_dataset("rlds" | "lerobot", src, out)`` writes one folder per source episode (9 frames
 picked evenly, instruction, contact sheet, metadata) in the format of ``datasets/oxe/README.md`` and
 returns an ``ImportReport``: every source episode imported or failed with a reason code
-(``bad_crc``, ``truncated_record``, ``corrupt_record``, ``missing_video``, ``unreadable_parquet``,
+(``bad_crc``, ``truncated_record``, ``corrupt_record``, ``missing_shard``, ``missing_video``, ``unreadable_parquet``,
 ``missing_instruction``, ``too_few_frames`` …). ``SourceUnusable`` when the source as a whole is not
 a dataset of that format.
 """

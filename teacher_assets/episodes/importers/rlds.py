@@ -162,6 +162,7 @@ def read_rlds(src: Path, *, camera: Optional[str] = None, dataset: Optional[str]
     files = _tfrecord_files(src)
     infos = {folder: _DatasetInfo(folder) for folder in {p.parent for p in files}}  # unusable → before any write
     next_index: dict[tuple[str, str], int] = {}  # (dataset, split) → index of the next episode
+    seen_shards: dict[tuple[Path, str, str], set[int]] = {}  # (folder, dataset, split) → shard numbers read
     for path in files:
         info = infos[path.parent]
         shard = _SHARD.match(path.name)
@@ -170,6 +171,7 @@ def read_rlds(src: Path, *, camera: Optional[str] = None, dataset: Optional[str]
         known_robot, known_fps = KNOWN_DATASETS.get(name, (None, None))
         lengths = info.shard_lengths.get(split, [])
         shard_no = int(shard.group("shard")) if shard and shard.group("shard") else 0
+        seen_shards.setdefault((path.parent, name, split), set()).add(shard_no)
         # Shard lengths fix each episode's index even when an earlier shard lost records.
         start = sum(lengths[:shard_no]) if len(lengths) > shard_no else next_index.get((name, split), 0)
         count = 0  # episode indices this file used up
@@ -179,7 +181,7 @@ def read_rlds(src: Path, *, camera: Optional[str] = None, dataset: Optional[str]
             where = f"{path}#record={n}"
             if isinstance(record, RecordError):
                 if record.framing_lost and len(lengths) > shard_no:  # every episode the shard should still hold
-                    for lost in range(n, lengths[shard_no]):
+                    for lost in range(n, max(n + 1, lengths[shard_no])):
                         yield SourceFailure(folder_name=folder_name_for(name, start + lost, split),
                                             episode_index=start + lost, source_path=f"{path}#record={lost}",
                                             code=record.code, reason=record.reason)
@@ -195,3 +197,17 @@ def read_rlds(src: Path, *, camera: Optional[str] = None, dataset: Optional[str]
                                  extra={"source_split": split, "source_file": path.name, "source_record": n})
             yield guarded(folder, index, where, lambda: _episode(record, info=info, camera=camera, base=base))
         next_index[(name, split)] = start + count
+    yield from _missing_shards(seen_shards, infos)
+
+
+def _missing_shards(seen: dict[tuple[Path, str, str], set[int]],
+                    infos: dict[Path, _DatasetInfo]) -> Iterator[SourceFailure]:
+    """The episodes of shards that ``dataset_info.json`` lists but that are not on disk."""
+    for (folder, name, split), shards in seen.items():
+        lengths = infos[folder].shard_lengths.get(split, [])
+        for shard_no in sorted(set(range(len(lengths))) - shards):
+            first = sum(lengths[:shard_no])
+            for index in range(first, first + lengths[shard_no]):
+                yield SourceFailure(folder_name=folder_name_for(name, index, split), episode_index=index,
+                                    source_path=str(folder), code="missing_shard",
+                                    reason=f"shard {shard_no} of {len(lengths)} ({split}) is not in {folder}")
