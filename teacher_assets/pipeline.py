@@ -175,7 +175,8 @@ def outcome_of(state: EpisodeState) -> EpisodeOutcome:
         repaired=state.repaired, critic_revisions=state.design.revisions if state.design else 0,
         instruction=state.instruction, prompt_tokens=sum(c.prompt_tokens for c in state.audit),
         completion_tokens=sum(c.completion_tokens for c in state.audit), cost_usd=sum(costs) if costs else None,
-        source_dataset=_text_or_none(state.metadata.get("source_dataset")), robot=_text_or_none(state.metadata.get("robot")),
+        source_dataset=_text_or_none(state.metadata.get("source_dataset")),
+        robot=_text_or_none(state.metadata.get("robot")),
     )
 
 
