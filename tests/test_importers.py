@@ -6,6 +6,7 @@ carries its index as a grey level, so the tests see which frames were picked.
 
 import io
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -148,17 +149,39 @@ def test_lerobot_episodes_become_folders_with_the_right_video_frames(tmp_path, v
 
 
 def test_lerobot_broken_episodes_are_reported_and_the_rest_imported(tmp_path):
-    tasks = ["open the drawer", "close the drawer", "pick up the cup", "", "push the block", "stack the cups"]
-    root = write_lerobot_v2(tmp_path / "ds", [12, 12, 12, 12, 5, 12], tasks)
+    tasks = ["open the drawer", "close the drawer", "pick up the cup", "", "push the block", "stack the cups", "wipe"]
+    root = write_lerobot_v2(tmp_path / "ds", [12, 12, 12, 12, 5, 12, 12], tasks)
     (root / f"videos/chunk-000/{CAMERA}/episode_000001.mp4").unlink()
     (root / "data/chunk-000/episode_000002.parquet").write_bytes(b"PAR1 not a parquet file")
     encode_mp4(root / f"videos/chunk-000/{CAMERA}/episode_000005.mp4", 0, 6)  # shorter than its 12-row table
+    (root / f"videos/chunk-000/{CAMERA}/episode_000006.mp4").write_bytes(b"\x00\x00\x00\x18ftypisom" + b"\x00" * 64)
     report = import_dataset("lerobot", root, tmp_path / "out")
     assert outcome(report) == {0: "imported", 1: "missing_video", 2: "unreadable_parquet", 3: "missing_instruction",
-                               4: "too_few_frames", 5: "missing_video_frames"}
+                               4: "too_few_frames", 5: "missing_video_frames", 6: "corrupt_video"}
     reasons = {e.episode_index: e.reason for e in report.failed}
     assert "episode_000001.mp4 is missing" in reasons[1] and "episode_000002.parquet" in reasons[2]
     assert [e.id for e in discover_episodes(tmp_path / "out")] == ["ds_000000"]
+
+
+def test_lerobot_image_features_are_read_from_the_parquet(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    root = write_lerobot_v2(tmp_path / "ds", [10], ["open the drawer"])
+    shutil.rmtree(root / "videos")
+    info = json.loads((root / "meta" / "info.json").read_text())
+    info["features"] = {"observation.image": {"dtype": "image", "shape": [SIZE[1], SIZE[0], 3], "names": None},
+                        **info["features"]}
+    (root / "meta" / "info.json").write_text(json.dumps(info))
+    path = root / "data/chunk-000/episode_000000.parquet"
+    table = pq.read_table(path)
+    images = [{"bytes": jpeg(9 - i), "path": f"frame_{i:06d}.jpg"} for i in range(10)]  # reversed: 9, 8, … 0
+    pq.write_table(table.append_column("observation.image", pa.array(images)), path)
+    report = import_dataset("lerobot", root, tmp_path / "out")
+    assert outcome(report) == {0: "imported"}
+    folder = tmp_path / "out" / "ds_000000"
+    assert load_episode(folder).metadata["camera"] == "observation.image"
+    assert picked_sources(folder) == [9 - i for i in pick_frame_indices(10)]
 
 
 def test_not_a_dataset_is_unusable(tmp_path):
