@@ -85,6 +85,8 @@ def test_rlds_sequence_example_without_tfds_metadata(tmp_path):
         tfrecord_frame(rlds_sequence_episode(10, "stack the blocks")))
     report = import_dataset("rlds", shards, tmp_path / "out")
     assert outcome(report) == {0: "imported"}
+    missing = import_dataset("rlds", shards, tmp_path / "out2", camera="wrist_image")
+    assert outcome(missing) == {0: "missing_camera"} and "steps/observation/image" in missing.failed[0].reason
     episode = load_episode(tmp_path / "out" / "taco_play_train_000000")
     assert episode.valid and episode.instruction == "stack the blocks"
     assert (episode.metadata["robot"], episode.metadata["fps"]) == ("Franka", 15.0)

@@ -145,7 +145,9 @@ def _episode(record: bytes, *, info: _DatasetInfo, camera: Optional[str], base: 
     except DecodeError as exc:
         raise SourceError("corrupt_record", f"the record is not a tf.train.Example: {exc}") from None
     image_key = _pick_image_key(features, info, camera)
-    images = features[image_key]
+    images = features.get(image_key) or []
+    if not images:
+        raise SourceError("missing_images", f"the episode has no {image_key} values")
     _check_boundaries(features, len(images))
     instruction = _instruction(features, info)
     indices = pick_frame_indices(len(images))
