@@ -98,7 +98,7 @@ def solvability_check(xml_path: Path, task: TaskSpec) -> tuple[OracleReport | No
                               f"({'; '.join(f'{r.predicate}: {r.value:.4g} {r.unit}' for r in start.predicates)}); "
                               "move the parts or tighten the predicates so a policy has something to do")
             mujoco.mj_step(model, data, int(round(PASSIVE_SETTLE_S / model.opt.timestep)))
-        oracle = run_oracle(xml_path, task).report
+        oracle = run_oracle(xml_path, task)
     except (TaskError, ValueError) as exc:
         return None, f"the task cannot be evaluated on this scene: {exc}"
     if not oracle.solved:
