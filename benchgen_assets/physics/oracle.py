@@ -27,6 +27,7 @@ CHECK_EVERY_S = 0.01
 WELD_SOLREF = (0.01, 1.0)  # stiffer than MuJoCo's 0.02 s so a carried part follows its gripper closely
 SERVO_HZ = 10.0  # position servo bandwidth; gains scale with the joint's own inertia
 GRIP_PREFIX = "oracle_grip_"
+_DIVERGED = (mujoco.mjtWarning.mjWARN_BADQPOS, mujoco.mjtWarning.mjWARN_BADQVEL, mujoco.mjtWarning.mjWARN_BADQACC)
 
 
 def _smoothstep(x: float) -> float:
@@ -102,9 +103,12 @@ def run_oracle(xml_path: Path, task: TaskSpec) -> OracleReport:
     while success_at is None and taken < limit_steps:  # servos hold, released parts settle
         advance(lambda _t: None)
 
-    solved = success_at is not None
-    message = (f"goal reached at {success_at:.3f} s (time limit {task.time_limit_s:g} s)" if solved else
-               f"the oracle did not reach the goal within {task.time_limit_s:g} s: {describe_failures(result)}")
+    # MuJoCo resets a diverged simulation to its initial state and carries on: never a success
+    diverged = [w.name for w in _DIVERGED if data.warning[w].number > 0]
+    solved = success_at is not None and not diverged
+    message = (f"the simulation diverged during the oracle ({', '.join(diverged)}): {describe_failures(result)}" if diverged
+               else f"goal reached at {success_at:.3f} s (time limit {task.time_limit_s:g} s)" if solved else
+               f"the oracle did not solve the task within time_limit_s={task.time_limit_s:g} s: {describe_failures(result)}")
     return OracleReport(solved=solved, time_to_success_s=round(success_at, 4) if solved else None,
                         time_limit_s=task.time_limit_s, simulated_s=round(float(data.time), 4), steps=steps_run,
                         final=result, final_qpos=[float(x) for x in data.qpos], message=message)
