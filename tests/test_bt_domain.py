@@ -18,6 +18,7 @@ def _doc(main_body: str, extra: str = "", fmt: str = "4", main: str = "Main", mo
     return to_bt_xml(doc)
 
 
+CUP_TRAY = world_for_objects(["cup_1", "tray"])
 PICK_PLACE = _doc(
     "<Sequence><Script code=\"cup:='cup_1'\"/>"
     '<Action ID="NAVIGATE_TO" obj="{cup}"/><GRASP obj="{cup}"/>'
@@ -73,11 +74,12 @@ def test_conformance_catches_each_violation(xml, code):
 def test_parameter_flow_accepts_set_blackboard_remapping_and_autoremap():
     xml = _doc('<Sequence><SetBlackboard value="cup_1" output_key="cup"/>'
                '<SubTree ID="T_Grasp" item="{cup}"/><SubTree ID="T_Release" _autoremap="true"/></Sequence>',
-               '<BehaviorTree ID="T_Grasp"><GRASP obj="{item}"/></BehaviorTree>'
+               '<BehaviorTree ID="T_Grasp"><Sequence><NAVIGATE_TO obj="{item}"/><GRASP obj="{item}"/></Sequence>'
+               '</BehaviorTree>'
                '<BehaviorTree ID="T_Release"><Sequence><NAVIGATE_TO obj="{cup}"/><RELEASE/></Sequence></BehaviorTree>')
     assert check_conformance(xml).ok, check_conformance(xml).summary()
     assert load_in_btcpp(xml).ok
-    assert execute_symbolic(xml).status == "SUCCESS"
+    assert execute_symbolic(xml, world_for_objects(["cup_1"])).status == "SUCCESS"
 
 
 def test_good_tree_loads_in_behaviortree_cpp_and_unregistered_node_does_not():
@@ -92,7 +94,7 @@ def test_good_tree_loads_in_behaviortree_cpp_and_unregistered_node_does_not():
 
 
 def test_pick_and_place_succeeds_and_moves_the_cup():
-    result = execute_symbolic(PICK_PLACE, world_for_objects(["cup_1", "tray"]))
+    result = execute_symbolic(PICK_PLACE, CUP_TRAY)
     assert result.status == "SUCCESS", result.violations
     assert [(r.action, r.obj) for r in result.trace] == [
         ("NAVIGATE_TO", "cup_1"), ("GRASP", "cup_1"), ("NAVIGATE_TO", "tray"), ("PLACE_ON_TOP", "tray")]
@@ -102,19 +104,28 @@ def test_pick_and_place_succeeds_and_moves_the_cup():
 
 def test_place_before_grasp_fails_with_precondition_violation():
     xml = _doc('<Sequence><PLACE_ON_TOP obj="tray"/><GRASP obj="cup"/></Sequence>')
-    result = execute_symbolic(xml)
+    result = execute_symbolic(xml, world_for_objects(["cup", "tray"]))
     assert result.status == "FAILURE"
     assert [v.code for v in result.violations] == ["hand_empty"]
     assert result.violations[0].path == "Main/Sequence/PLACE_ON_TOP[0]"
 
 
+def _navigating(*steps: str) -> str:
+    """A Sequence of ``ACTION:obj`` steps, each object approached with NAVIGATE_TO first."""
+    out = []
+    for step in steps:
+        action, _, obj = step.partition(":")
+        out.append(f'<NAVIGATE_TO obj="{obj}"/><{action} obj="{obj}"/>' if obj else f"<{action}/>")
+    return "<Sequence>" + "".join(out) + "</Sequence>"
+
+
 @pytest.mark.parametrize("body, world_kwargs, code", [
-    ('<Sequence><GRASP obj="cup"/><OPEN obj="drawer"/></Sequence>', {}, "hand_not_empty"),
-    ('<Sequence><GRASP obj="cup"/><PLACE_INSIDE obj="drawer"/></Sequence>', {}, "container_closed"),
-    ('<Sequence><GRASP obj="sponge"/><SOAK_UNDER obj="faucet"/></Sequence>', {}, "source_off"),
-    ('<Sequence><GRASP obj="bread"/><CUT obj="apple"/></Sequence>', {}, "held_not_slicer"),
-    ('<GRASP obj="table"/>', {}, "not_graspable"),
-    ('<GRASP obj="cup"/>', {"inside": {"cup": "drawer"}}, "inside_closed_container"),
+    (_navigating("GRASP:cup", "OPEN:drawer"), {}, "hand_not_empty"),
+    (_navigating("GRASP:cup", "PLACE_INSIDE:drawer"), {}, "container_closed"),
+    (_navigating("GRASP:sponge", "SOAK_UNDER:faucet"), {}, "source_off"),
+    (_navigating("GRASP:bread", "CUT:apple"), {}, "held_not_slicer"),
+    (_navigating("GRASP:table"), {}, "not_graspable"),
+    (_navigating("GRASP:cup"), {"inside": {"cup": "drawer"}}, "inside_closed_container"),
 ])
 def test_world_enforces_pal_preconditions(body, world_kwargs, code):
     xml = _doc(body)
@@ -124,13 +135,14 @@ def test_world_enforces_pal_preconditions(body, world_kwargs, code):
 
 
 def test_every_primitive_runs_in_a_plausible_plan():
-    xml = _doc('<Sequence>'
-               '<OPEN obj="drawer"/><GRASP obj="cup"/><PLACE_INSIDE obj="drawer"/><CLOSE obj="drawer"/>'
-               '<TOGGLE_ON obj="faucet"/><GRASP obj="sponge"/><SOAK_UNDER obj="faucet"/><WIPE obj="table"/>'
-               '<SOAK_INSIDE obj="bowl"/><RELEASE/><TOGGLE_OFF obj="faucet"/>'
-               '<GRASP obj="knife"/><CUT obj="bread"/><PLACE_ON_TOP obj="board"/>'
-               '<NAVIGATE_TO obj="stove"/><GRASP obj="pan"/><PLACE_NEAR_HEATING_ELEMENT obj="stove"/></Sequence>')
-    result = execute_symbolic(xml)
+    xml = _doc(_navigating("OPEN:drawer", "GRASP:cup", "PLACE_INSIDE:drawer", "CLOSE:drawer",
+                           "TOGGLE_ON:faucet", "GRASP:sponge", "SOAK_UNDER:faucet", "WIPE:table",
+                           "SOAK_INSIDE:bowl", "RELEASE", "TOGGLE_OFF:faucet",
+                           "GRASP:knife", "CUT:bread", "PLACE_ON_TOP:board",
+                           "GRASP:pan", "PLACE_NEAR_HEATING_ELEMENT:stove"))
+    world = world_for_objects(["drawer", "cup", "faucet", "sponge", "table", "bowl", "knife", "bread", "board", "pan",
+                               "stove"])
+    result = execute_symbolic(xml, world)
     assert result.status == "SUCCESS", result.violations
     assert {r.action for r in result.trace} == set(PAL_ACTIONS)
     w = result.final_world.objects
@@ -139,22 +151,22 @@ def test_every_primitive_runs_in_a_plausible_plan():
 
 
 def test_recovery_branch_survives_a_failed_grasp_but_bare_tree_does_not():
-    bare = execute_symbolic(PICK_PLACE, fail_once="GRASP")
+    bare = execute_symbolic(PICK_PLACE, CUP_TRAY, fail_once="GRASP")
     assert bare.status == "FAILURE" and bare.injected == ["GRASP"]
     robust = to_bt_xml(add_robustness(parse_bt_xml(PICK_PLACE)))
-    result = execute_symbolic(robust, fail_once="GRASP")
+    result = execute_symbolic(robust, CUP_TRAY, fail_once="GRASP")
     assert result.status == "SUCCESS", result.violations
     assert [r.reason for r in result.trace if r.action == "GRASP"] == ["injected_failure", ""]
     # A failure at every guarded step still recovers.
     for path in guarded_action_paths(robust):
-        assert execute_symbolic(robust, fail_once=path).status == "SUCCESS", path
+        assert execute_symbolic(robust, CUP_TRAY, fail_once=path).status == "SUCCESS", path
 
 
 def test_executor_refuses_unbounded_loops_and_stops_running_trees():
     loop = _doc('<RetryUntilSuccessful num_attempts="-1"><GRASP obj="cup"/></RetryUntilSuccessful>')
-    assert [v.code for v in execute_symbolic(loop).violations] == ["unbounded_loop"]
+    assert [v.code for v in execute_symbolic(loop, CUP_TRAY).violations] == ["unbounded_loop"]
     forever = _doc('<KeepRunningUntilFailure><AlwaysSuccess/></KeepRunningUntilFailure>')
-    result = execute_symbolic(forever, max_ticks=5)
+    result = execute_symbolic(forever, CUP_TRAY, max_ticks=5)
     assert result.status == "FAILURE" and [v.code for v in result.violations] == ["max_ticks_exceeded"]
 
 
@@ -166,7 +178,7 @@ def test_transforms_keep_conformance_loadability_and_success():
     for text in (to_bt_xml(robust), xml):
         assert check_conformance(text).ok, check_conformance(text).summary()
         assert load_in_btcpp(text).ok
-        assert execute_symbolic(text, fail_once={"GRASP", "PLACE_ON_TOP"}).status == "SUCCESS"
+        assert execute_symbolic(text, CUP_TRAY, fail_once={"GRASP", "PLACE_ON_TOP"}).status == "SUCCESS"
     ids = {s.id for s in mapping.subtrees}
     assert {"T_Navigate", "T_Manipulate_Grasp"} <= ids
     assert modular.tree("T_Place") is not None  # only the main tree is modularized; T_Place stays
@@ -188,7 +200,7 @@ def test_assign_node_ids_is_deterministic_idempotent_and_loadable():
     retry = next(n for t in doc.trees for n in _preorder(t.root) if n.tag == "RetryUntilSuccessful"
                  and n.children[0].attrs.get("ID") == "GRASP")
     grasp_name = retry.children[0].attrs["name"]
-    result = execute_symbolic(once, fail_once=grasp_name)
+    result = execute_symbolic(once, CUP_TRAY, fail_once=grasp_name)
     assert result.status == "SUCCESS" and result.injected == [grasp_name]
 
 
