@@ -46,7 +46,7 @@ class BTLoadResult(BaseModel):
 class LeafCall(BaseModel):
     """One tick of a PAL action or guard condition, as BT.CPP ran it."""
 
-    kind: Literal["action", "condition"] = "action"
+    kind: Literal["action", "condition"]  # as BT.CPP registered the node
     action: str  # the PAL primitive, or the condition's ID
     path: str  # node path in its own tree (see model.py), e.g. T_Manipulate_Grasp/Sequence/GRASP[1]
     name: str | None = None  # the node's original name attribute (node_07 …)
@@ -62,7 +62,6 @@ class BTRunResult(BaseModel):
 
 
 class _LeafSpec(BaseModel):
-    kind: Literal["action", "condition"]
     action: str
     path: str
     name: str | None
@@ -91,8 +90,8 @@ def _shim(xml: str | bytes) -> tuple[str, dict[str, _LeafSpec], list[str]]:
                                      f"but not in the providedPorts() of its registered node type [{action or condition}] "
                                      f"(ports: {', '.join(ports) or 'none'})")
             key = f"leaf_{len(specs) + 1}"
-            specs[key] = _LeafSpec(kind="action" if action else "condition", action=action or condition, path=path,
-                                   name=el.get("name"), ports={p: el.get(p) for p in ports if el.get(p) is not None})
+            specs[key] = _LeafSpec(action=action or condition, path=path, name=el.get("name"),
+                                   ports={p: el.get(p) for p in ports if el.get(p) is not None})
             for p in ports:
                 el.attrib.pop(p, None)
             el.set("name", key)
@@ -136,7 +135,9 @@ def run_in_btcpp(xml: str | bytes, on_leaf: Callable[[LeafCall], bool], *, max_t
         if spec is None:  # cannot happen: every PAL / condition node got a shim name
             return "FAILURE"
         raw = spec.ports.get("obj")
-        call = LeafCall(kind=spec.kind, action=spec.action, path=spec.path, name=spec.name, raw_obj=raw, obj=raw)
+        # The kind is BT.CPP's own: conditions were registered as CONDITION nodes.
+        kind = "condition" if node.type() == bt.NodeType.CONDITION else "action"
+        call = LeafCall(kind=kind, action=spec.action, path=spec.path, name=spec.name, raw_obj=raw, obj=raw)
         var = variables_in(raw) if raw is not None else None
         if var is not None:
             try:

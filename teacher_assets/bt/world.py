@@ -7,13 +7,15 @@ and a location relation (``on_top``/``inside``/``near``/``released`` + target, o
 robot has a hand (``held``) and a base position (``robot_at``). Defaults: openables closed,
 toggleables off, nothing held, the robot next to nothing.
 
-Reachability (what NAVIGATE_TO does). ``NAVIGATE_TO x`` puts the base next to ``x``; from there
-the robot reaches ``x``, whatever rests on or in ``x`` (relation target ``x``: the cup on the
-tray, the block in the drawer), whatever ``x`` itself rests on or in (the drawer a block lies
-in), and always the object in its hand (it moves with the robot). Navigating elsewhere
-invalidates the rest: the previous object is out of reach unless one of those rules still
-holds. Every PAL action with an ``obj`` but NAVIGATE_TO needs that object reachable — a PLACE_*
-needs the destination reachable, WIPE/CUT/SOAK_* the thing acted on — else ``not_reachable``.
+Reachability (what NAVIGATE_TO does). ``NAVIGATE_TO x`` puts the base next to ``x``
+(``robot_at``) and so next to what ``x`` rests on or in at that moment (``robot_site``: the tray
+under the cup, the drawer the block lies in). From there the robot reaches those two spots,
+whatever rests on or in either of them (the other things on the tray or in the drawer), and
+always the object in its hand (it moves with the robot). Picking ``x`` up does not move the
+base. Navigating elsewhere invalidates the rest: what was reachable from the old spot is out of
+reach unless the same rules hold from the new one. Every PAL action with an ``obj`` but
+NAVIGATE_TO needs that object reachable — a PLACE_* its destination, WIPE/CUT/SOAK_* the thing
+acted on — else ``not_reachable``.
 
 Precondition violations (codes): ``unknown_object``, ``missing_obj``, ``not_reachable``,
 ``hand_not_empty``, ``hand_empty``, ``same_object``, ``not_graspable``, ``inside_closed_container``,
@@ -64,7 +66,8 @@ class Violation(BaseModel):
 class SymbolicWorld(BaseModel):
     objects: dict[str, WorldObject] = Field(default_factory=dict)
     held: str | None = None
-    robot_at: str | None = None
+    robot_at: str | None = None  # the object the robot last navigated to
+    robot_site: str | None = None  # what that object rested on or in when the robot got there
     # Objects the instruction names but the episode's scene lacks (named in unknown_object messages).
     absent: list[str] = Field(default_factory=list)
 
@@ -82,9 +85,8 @@ class SymbolicWorld(BaseModel):
         """Within reach from the base position (module docstring: what NAVIGATE_TO makes reachable)."""
         if name == self.held:
             return True
-        if self.robot_at is None:
-            return False
-        return self.robot_at == name or self._rests_on(name) == self.robot_at or self._rests_on(self.robot_at) == name
+        spots = {self.robot_at, self.robot_site} - {None}
+        return name in spots or self._rests_on(name) in spots
 
     def _unknown(self, what: str, obj: str) -> Violation:
         why = " (the instruction names it, the episode's scene does not have it)" if obj in self.absent else ""
@@ -128,7 +130,7 @@ class SymbolicWorld(BaseModel):
         a = target.affordances if target is not None else None
 
         if action == "NAVIGATE_TO":
-            self.robot_at = obj
+            self.robot_at, self.robot_site = obj, self._rests_on(obj)
         elif action == "GRASP":
             if not a.graspable:
                 return fail("not_graspable", f"{obj} cannot be picked up")
