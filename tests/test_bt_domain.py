@@ -6,16 +6,7 @@ from teacher_assets.bt import (PAL_ACTIONS, add_robustness, assign_node_ids, che
                                extract_subtrees, guarded_action_paths, load_in_btcpp, parse_bt_xml, to_bt_xml,
                                world_for_objects)
 from teacher_assets.bt.model import BTParseError
-
-
-def _doc(main_body: str, extra: str = "", fmt: str = "4", main: str = "Main", models: bool = True) -> str:
-    """A document with the standard PAL TreeNodesModel (via a round trip) unless models=False."""
-    text = (f'<root BTCPP_format="{fmt}" main_tree_to_execute="{main}">'
-            f'<BehaviorTree ID="Main">{main_body}</BehaviorTree>{extra}</root>')
-    if not models:
-        return text
-    doc = parse_bt_xml(text)
-    return to_bt_xml(doc)
+from tests.bt_trees import bt_doc as _doc, pal_sequence
 
 
 CUP_TRAY = world_for_objects(["cup_1", "tray"])
@@ -110,22 +101,13 @@ def test_place_before_grasp_fails_with_precondition_violation():
     assert result.violations[0].path == "Main/Sequence/PLACE_ON_TOP[0]"
 
 
-def _navigating(*steps: str) -> str:
-    """A Sequence of ``ACTION:obj`` steps, each object approached with NAVIGATE_TO first."""
-    out = []
-    for step in steps:
-        action, _, obj = step.partition(":")
-        out.append(f'<NAVIGATE_TO obj="{obj}"/><{action} obj="{obj}"/>' if obj else f"<{action}/>")
-    return "<Sequence>" + "".join(out) + "</Sequence>"
-
-
 @pytest.mark.parametrize("body, world_kwargs, code", [
-    (_navigating("GRASP:cup", "OPEN:drawer"), {}, "hand_not_empty"),
-    (_navigating("GRASP:cup", "PLACE_INSIDE:drawer"), {}, "container_closed"),
-    (_navigating("GRASP:sponge", "SOAK_UNDER:faucet"), {}, "source_off"),
-    (_navigating("GRASP:bread", "CUT:apple"), {}, "held_not_slicer"),
-    (_navigating("GRASP:table"), {}, "not_graspable"),
-    (_navigating("GRASP:cup"), {"inside": {"cup": "drawer"}}, "inside_closed_container"),
+    (pal_sequence("GRASP:cup", "OPEN:drawer", navigate=True), {}, "hand_not_empty"),
+    (pal_sequence("GRASP:cup", "PLACE_INSIDE:drawer", navigate=True), {}, "container_closed"),
+    (pal_sequence("GRASP:sponge", "SOAK_UNDER:faucet", navigate=True), {}, "source_off"),
+    (pal_sequence("GRASP:bread", "CUT:apple", navigate=True), {}, "held_not_slicer"),
+    (pal_sequence("GRASP:table", navigate=True), {}, "not_graspable"),
+    (pal_sequence("GRASP:cup", navigate=True), {"inside": {"cup": "drawer"}}, "inside_closed_container"),
 ])
 def test_world_enforces_pal_preconditions(body, world_kwargs, code):
     xml = _doc(body)
@@ -135,11 +117,11 @@ def test_world_enforces_pal_preconditions(body, world_kwargs, code):
 
 
 def test_every_primitive_runs_in_a_plausible_plan():
-    xml = _doc(_navigating("OPEN:drawer", "GRASP:cup", "PLACE_INSIDE:drawer", "CLOSE:drawer",
-                           "TOGGLE_ON:faucet", "GRASP:sponge", "SOAK_UNDER:faucet", "WIPE:table",
-                           "SOAK_INSIDE:bowl", "RELEASE", "TOGGLE_OFF:faucet",
-                           "GRASP:knife", "CUT:bread", "PLACE_ON_TOP:board",
-                           "GRASP:pan", "PLACE_NEAR_HEATING_ELEMENT:stove"))
+    xml = _doc(pal_sequence("OPEN:drawer", "GRASP:cup", "PLACE_INSIDE:drawer", "CLOSE:drawer",
+                            "TOGGLE_ON:faucet", "GRASP:sponge", "SOAK_UNDER:faucet", "WIPE:table",
+                            "SOAK_INSIDE:bowl", "RELEASE", "TOGGLE_OFF:faucet",
+                            "GRASP:knife", "CUT:bread", "PLACE_ON_TOP:board",
+                            "GRASP:pan", "PLACE_NEAR_HEATING_ELEMENT:stove", navigate=True))
     world = world_for_objects(["drawer", "cup", "faucet", "sponge", "table", "bowl", "knife", "bread", "board", "pan",
                                "stove"])
     result = execute_symbolic(xml, world)

@@ -13,23 +13,9 @@ from teacher_assets.bt import (add_robustness, check_conformance, check_recoveri
                                world_for_objects)
 from teacher_assets.bt.executor import StepFailure
 from teacher_assets.tree_checks import episode_world, executability_check, pal_check
+from tests.bt_trees import bt_doc as _doc, pal_sequence as _seq
 
 SAMPLES = PROJECT_ROOT / "datasets" / "oxe"
-
-
-def _doc(body: str, extra: str = "") -> str:
-    """Canonical document (TreeNodesModel written by the serializer) with ``body`` as the main tree."""
-    return to_bt_xml(parse_bt_xml(f'<root BTCPP_format="4" main_tree_to_execute="Main">'
-                                  f'<BehaviorTree ID="Main">{body}</BehaviorTree>{extra}</root>'))
-
-
-def _seq(*steps: str) -> str:
-    """``"NAVIGATE_TO:cup"``, ``"RELEASE"`` … as a Sequence of PAL actions."""
-    leaves = []
-    for step in steps:
-        action, _, obj = step.partition(":")
-        leaves.append(f'<{action} obj="{obj}"/>' if obj else f"<{action}/>")
-    return "<Sequence>" + "".join(leaves) + "</Sequence>"
 
 
 def _codes(result) -> list[str]:

@@ -34,13 +34,33 @@ Public API: ``SymbolicWorld``, ``WorldObject``, ``Violation``, ``world_for_objec
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+from typing import Iterable, Mapping, NamedTuple
 
 from pydantic import BaseModel, Field
 
 from .pal import PAL_V1, Affordances, infer_affordances
 
 _RESTING = ("on_top", "inside", "near", "released")
+
+
+class _ToolUse(NamedTuple):
+    """What WIPE / CUT need: an affordance of the target and of the held tool, and the flag they set."""
+
+    target: str
+    target_code: str
+    target_needs: str
+    tool: str
+    tool_code: str
+    tool_needs: str
+    effect: str
+
+
+_TOOL_USES = {
+    "WIPE": _ToolUse("wipeable", "not_wipeable", "is neither a surface nor a residue that can be wiped",
+                     "wiper", "held_not_wiper", "sponge, rag or cloth", "wiped"),
+    "CUT": _ToolUse("cuttable", "not_cuttable", "is not food or soft material that can be cut",
+                    "slicer", "held_not_slicer", "slicing tool (knife, scissors …)", "cut"),
+}
 
 
 class WorldObject(BaseModel):
@@ -170,18 +190,13 @@ class SymbolicWorld(BaseModel):
             if a.openable and not target.is_open:
                 return fail("container_closed", f"{obj} is closed; OPEN it first")
             held.soaked = True
-        elif action == "WIPE":
-            if not a.wipeable:
-                return fail("not_wipeable", f"{obj} is neither a surface nor a residue that can be wiped")
-            if not held.affordances.wiper:
-                return fail("held_not_wiper", f"wiping {obj} needs a held sponge, rag or cloth; the robot holds {held.name}")
-            target.wiped = True
-        elif action == "CUT":
-            if not a.cuttable:
-                return fail("not_cuttable", f"{obj} is not food or soft material that can be cut")
-            if not held.affordances.slicer:
-                return fail("held_not_slicer", f"cutting {obj} needs a held slicing tool, the robot holds {held.name}")
-            target.cut = True
+        elif action in _TOOL_USES:
+            use = _TOOL_USES[action]
+            if not getattr(a, use.target):
+                return fail(use.target_code, f"{obj} {use.target_needs}")
+            if not getattr(held.affordances, use.tool):
+                return fail(use.tool_code, f"{action} {obj} needs a held {use.tool_needs}; the robot holds {held.name}")
+            setattr(target, use.effect, True)
         return None
 
 
