@@ -57,14 +57,14 @@ def episode_world(instruction: str, metadata_objects: Sequence[str] = (), *, sce
     """The symbolic world of one episode: its scene's objects, checked against the instruction parse.
 
     The scene is the metadata ``objects`` list, or the scene report's entities when the episode
-    has none (``world_for_episode``). Start states: ``object_states`` (scene report / metadata),
-    else what the instruction presupposes — the first thing it does to an object is CLOSE (it
-    starts open) or TOGGLE_OFF (it starts on).
+    has none (``world_for_episode``; a model's "the red cup" becomes ``red_cup``). Start states:
+    ``object_states`` (scene report / metadata), else what the instruction presupposes — the first
+    thing it does to an object is CLOSE (it starts open) or TOGGLE_OFF (it starts on).
     """
-    from teacher_assets.agents.instruction_parser import parse_instruction
+    from teacher_assets.agents.instruction_parser import parse_instruction, snake
     from teacher_assets.bt.world import world_for_episode
 
-    scene = [str(o) for o in metadata_objects] or [str(o) for o in scene_entities]
+    scene = [str(o) for o in metadata_objects] or [snake(str(o)) for o in scene_entities]
     parsed = parse_instruction(instruction, known_objects=tuple(scene))
     states = dict(object_states or {})
     first_goal: dict[str, str] = {}

@@ -56,7 +56,7 @@ def test_instruction_objects_are_checked_against_the_scene():
     assert _codes(result) == ["unknown_object"] and "the instruction names it" in result.violations[0].message
     # No metadata objects: the scene report's entities are the scene …
     from_report = episode_world("Put the green apple into the blue bowl.", [],
-                                scene_entities=["green_apple", "blue_bowl", "table"])
+                                scene_entities=["green_apple", "the blue bowl", "table"])
     assert sorted(from_report.objects) == ["blue_bowl", "green_apple", "table"]
     # … and with neither, the instruction is the only evidence.
     alone = episode_world("Put the green apple into the blue bowl.")

@@ -25,7 +25,7 @@ run ticks (``guarded_steps``): a step whose recovery is a Fallback branch fails 
 that branch must do the job; a step guarded only by a retry fails once. Every run must succeed.
 
 Public API: ``execute_symbolic``, ``ExecutionResult``, ``ActionRecord``, ``ConditionRecord``,
-``StepFailure``, ``guarded_steps``, ``GuardedStep``, ``guarded_action_paths``, ``check_recoveries``,
+``StepFailure``, ``guarded_steps``, ``GuardedStep``, ``check_recoveries``,
 ``RecoveryReport``, ``InjectedRun``.
 """
 
@@ -209,10 +209,6 @@ def guarded_steps(xml: str | bytes) -> list[GuardedStep]:
     for tree in doc.trees:
         walk(tree.root, f"{tree.id}/{node_label(tree.root)}", None)
     return out
-
-
-def guarded_action_paths(xml: str | bytes) -> list[str]:
-    return [s.path for s in guarded_steps(xml)]
 
 
 class InjectedRun(BaseModel):

@@ -26,8 +26,9 @@ Canonical form written by ``to_bt_xml`` (and the form BehaviorTree.CPP v4 loads)
   declaration; trees in document order, ``TreeNodesModel`` last.
 * Node paths (used in conformance issues, execution traces, ``fail_once``):
   ``<TreeID>/<label>/<label>[i]/…`` where ``label`` is the PAL action name for PAL actions, the
-  ID for other ``Action``/``Condition`` nodes, ``SubTree:<ID>`` for subtree calls and the tag otherwise, and ``[i]`` is the child index under
-  its parent (the tree's root has none). Example: ``Main/Sequence/Fallback[2]/GRASP[0]``.
+  ID for other ``Action``/``Condition`` nodes, ``SubTree:<ID>`` for subtree calls and the tag
+  otherwise, and ``[i]`` is the child index under its parent (the tree's root has none).
+  Example: ``Main/Sequence/Fallback[2]/GRASP[0]``.
 
 Public API: ``BTNode``, ``BehaviorTree``, ``PortModel``, ``NodeModel``, ``BTDocument``,
 ``BTParseError`` (``code``, ``message``), ``parse_bt_xml``, ``to_bt_xml``, ``node_label``,

@@ -12,8 +12,8 @@ primitives (DESIGN.md "PAL v1"):
 
 ``infer_affordances(name)`` maps an object name (``red_cup``, ``kitchen_drawer_1``) to what it
 affords (graspable, openable, container, toggleable, fluid source, heat source, slicer, wiping
-tool, wipeable, cuttable …) from a small keyword lexicon. The symbolic executor and the offline planner share it so they agree on
-what e.g. "drawer" or "knife" can do.
+tool, wipeable, cuttable …) from a small keyword lexicon. The symbolic executor and the offline
+planner share it so they agree on what e.g. "drawer" or "knife" can do.
 
 Public API: ``PAL_V1`` (name → ``PalPrimitive``), ``PAL_ACTIONS`` (ordered names),
 ``Affordances``, ``infer_affordances``, ``MAX_LOOP_COUNT``.
