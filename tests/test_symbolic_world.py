@@ -9,9 +9,9 @@ from resources.llm import LLMClient, LLMSettings
 from resources.paths import PROJECT_ROOT
 from teacher_assets import pipeline
 from teacher_assets.bt import (add_robustness, check_conformance, check_recoveries, execute_symbolic, extract_subtrees,
-                               guarded_steps, load_in_btcpp, parse_bt_xml, to_bt_xml, world_for_episode,
+                               load_in_btcpp, parse_bt_xml, to_bt_xml, world_for_episode,
                                world_for_objects)
-from teacher_assets.bt.executor import StepFailure
+from teacher_assets.bt.executor import StepFailure, local_recoveries
 from teacher_assets.tree_checks import episode_world, executability_check, pal_check
 from tests.bt_trees import bt_doc as _doc, pal_sequence as _seq
 
@@ -183,15 +183,33 @@ def test_a_broken_recovery_fails_for_its_step(recovery, code):
     assert not verdict.passed and "1 of 1 guarded steps do not recover" in verdict.description and code in verdict.description
 
 
-def test_guarded_steps_name_their_recovery():
+def test_a_fallback_around_a_subtree_call_guards_that_call_only():
+    xml = _doc('<Sequence><Action ID="NAVIGATE_TO" obj="cup"/>'
+               '<Fallback><SubTree ID="T_Grasp" target="cup"/>'
+               '<Sequence><Action ID="NAVIGATE_TO" obj="cup"/><SubTree ID="T_Grasp" target="cup"/></Sequence></Fallback>'
+               '<Action ID="NAVIGATE_TO" obj="tray"/><Action ID="PLACE_ON_TOP" obj="tray"/>'
+               '<Action ID="NAVIGATE_TO" obj="bowl"/><SubTree ID="T_Grasp" target="bowl"/></Sequence>',
+               '<BehaviorTree ID="T_Grasp"><RetryUntilSuccessful num_attempts="2"><Action ID="GRASP" obj="{target}"/>'
+               '</RetryUntilSuccessful></BehaviorTree>')
+    report = check_recoveries(xml, world_for_objects(["cup", "tray", "bowl"]))
+    assert report.ok, [(r.path, r.violations) for r in report.failed_runs]
+    # The same subtree node: guarded by the caller's Fallback for the cup, only by its own retry for the bowl.
+    assert [(r.path, r.obj, r.recovery) for r in report.runs] == [
+        ("T_Grasp/RetryUntilSuccessful/GRASP[0]", "cup", "fallback"),
+        ("T_Grasp/RetryUntilSuccessful/GRASP[0]", "bowl", "retry")]
+    assert report.runs[0].calls == ["Main/Sequence/Fallback[1]/SubTree:T_Grasp[0]"]
+    # The grasp slips until the robot does something else; the recovery re-approaches and calls the subtree again.
+    assert report.runs[0].recovery_actions == ["NAVIGATE_TO(cup)", "GRASP(cup)"]
+
+
+def test_local_recoveries_name_each_guard():
     robust = to_bt_xml(add_robustness(parse_bt_xml(PICK_PLACE)))
-    kinds = {s.path: s.recovery for s in guarded_steps(robust)}
-    assert kinds == {
+    assert local_recoveries(robust) == {
         "Main/Sequence/Fallback[0]/RetryUntilSuccessful[1]/NAVIGATE_TO[0]": "retry",
         "Main/Sequence/Fallback[1]/RetryUntilSuccessful[1]/GRASP[0]": "fallback",
         "Main/Sequence/Fallback[2]/RetryUntilSuccessful[1]/NAVIGATE_TO[0]": "retry",
         "Main/Sequence/Fallback[3]/RetryUntilSuccessful[0]/PLACE_ON_TOP[0]": "fallback",
-    }
+    }  # the recovery branches' own actions (last Fallback branch) are not guarded
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ subtrees, deterministic node ids). Each module's docstring documents its contrac
 from .btcpp import BTLoadResult, load_in_btcpp
 from .conditions import CONDITIONS
 from .conformance import ConformanceIssue, ConformanceReport, check_conformance
-from .executor import ExecutionResult, RecoveryReport, StepFailure, check_recoveries, execute_symbolic, guarded_steps
+from .executor import ExecutionResult, RecoveryReport, StepFailure, check_recoveries, execute_symbolic
 from .model import BTDocument, BTNode, BTParseError, BehaviorTree, parse_bt_xml, to_bt_xml
 from .pal import PAL_ACTIONS, PAL_V1, infer_affordances
 from .transforms import SubtreeMap, add_robustness, assign_node_ids, extract_subtrees
@@ -21,6 +21,6 @@ __all__ = [
     "BTDocument", "BTLoadResult", "BTNode", "BTParseError", "BehaviorTree", "CONDITIONS", "ConformanceIssue",
     "ConformanceReport", "ExecutionResult", "PAL_ACTIONS", "PAL_V1", "RecoveryReport", "StepFailure", "SubtreeMap",
     "SymbolicWorld", "add_robustness", "assign_node_ids", "check_conformance", "check_recoveries", "execute_symbolic",
-    "extract_subtrees", "guarded_steps", "infer_affordances", "load_in_btcpp", "parse_bt_xml",
+    "extract_subtrees", "infer_affordances", "load_in_btcpp", "parse_bt_xml",
     "to_bt_xml", "world_for_episode", "world_for_objects",
 ]

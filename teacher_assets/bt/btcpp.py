@@ -16,7 +16,7 @@ Everything else (controls, decorators, SubTree remapping, scripts, blackboards) 
 ``run_in_btcpp(xml, on_leaf, max_ticks=…)`` ticks the real tree; each PAL action and condition
 calls ``on_leaf(LeafCall) -> bool`` (``kind`` tells which) with its ``obj`` resolved through the
 node's blackboard (so SubTree port remapping and ``Script`` assignments resolve exactly as in
-BT.CPP). The symbolic executor (``executor.py``) is built on it.
+BT.CPP) and the ``<SubTree>`` calls it runs inside (``calls``, from BT.CPP's ``full_path``). The symbolic executor (``executor.py``) is built on it.
 
 Public API: ``load_in_btcpp``, ``BTLoadResult``, ``run_in_btcpp``, ``LeafCall``, ``BTRunResult``.
 """
@@ -52,6 +52,7 @@ class LeafCall(BaseModel):
     name: str | None = None  # the node's original name attribute (node_07 …)
     obj: str | None = None  # resolved value (blackboard lookups done)
     raw_obj: str | None = None  # as written: "{cup}" or "cup_1"
+    calls: list[str] = Field(default_factory=list)  # paths of the <SubTree> calls it runs inside, outermost first
     unbound: str | None = None  # variable that had no blackboard entry
 
 
@@ -68,17 +69,23 @@ class _LeafSpec(BaseModel):
     ports: dict[str, str]
 
 
-def _shim(xml: str | bytes) -> tuple[str, dict[str, _LeafSpec], list[str]]:
-    """XML for BT.CPP with PAL / condition ports moved to a side table; raises ValueError with BT.CPP-like text."""
+def _shim(xml: str | bytes) -> tuple[str, dict[str, _LeafSpec], dict[str, str], list[str]]:
+    """XML for BT.CPP with PAL / condition ports moved to a side table, and ``<SubTree>`` calls named
+    ``call_N`` (→ their paths) so a leaf's ``full_path()`` tells which calls it runs in.
+    Raises ValueError with BT.CPP-like text."""
     doc = parse_bt_xml(xml)  # BTParseError for non-XML, missing IDs …
     data = xml.encode("utf-8") if isinstance(xml, str) else xml
     root = etree.fromstring(data, parser=etree.XMLParser(resolve_entities=False, no_network=True))
     specs: dict[str, _LeafSpec] = {}
+    calls: dict[str, str] = {}
     for tree_el in root.iterchildren("BehaviorTree"):
         tree = doc.tree(tree_el.get("ID"))
         elements = [e for e in tree_el.iter() if isinstance(e.tag, str)][1:]
         for el, (path, node) in zip(elements, iter_nodes(tree), strict=True):
             action, condition = pal_action_of(node), condition_of(node)
+            if node.tag == "SubTree":
+                calls[f"call_{len(calls) + 1}"] = path
+                el.set("name", f"call_{len(calls)}")
             if not (action or condition):
                 continue
             ports = PAL_V1[action].ports if action else CONDITIONS[condition].ports
@@ -95,7 +102,7 @@ def _shim(xml: str | bytes) -> tuple[str, dict[str, _LeafSpec], list[str]]:
             for p in ports:
                 el.attrib.pop(p, None)
             el.set("name", key)
-    return etree.tostring(root, encoding="unicode"), specs, [t.id for t in doc.trees]
+    return etree.tostring(root, encoding="unicode"), specs, calls, [t.id for t in doc.trees]
 
 
 def _factory(on_tick: Callable):
@@ -112,7 +119,7 @@ def _factory(on_tick: Callable):
 def load_in_btcpp(xml: str | bytes) -> BTLoadResult:
     """Build the tree in BehaviorTree.CPP with the 14 PAL actions and the conditions registered (nothing is ticked)."""
     try:
-        text, _, trees = _shim(xml)
+        text, _, _, trees = _shim(xml)
     except (BTParseError, ValueError) as exc:
         return BTLoadResult(ok=False, error=str(exc))
     _, factory = _factory(lambda node: "FAILURE")
@@ -126,7 +133,7 @@ def load_in_btcpp(xml: str | bytes) -> BTLoadResult:
 def run_in_btcpp(xml: str | bytes, on_leaf: Callable[[LeafCall], bool], *, max_ticks: int = 100) -> BTRunResult:
     """Tick the tree in BT.CPP until SUCCESS/FAILURE or ``max_ticks``; PAL actions and conditions call ``on_leaf``."""
     try:
-        text, specs, _ = _shim(xml)
+        text, specs, calls, _ = _shim(xml)
     except (BTParseError, ValueError) as exc:
         return BTRunResult(status="ERROR", error=str(exc))
 
@@ -137,7 +144,8 @@ def run_in_btcpp(xml: str | bytes, on_leaf: Callable[[LeafCall], bool], *, max_t
         raw = spec.ports.get("obj")
         # The kind is BT.CPP's own: conditions were registered as CONDITION nodes.
         kind = "condition" if node.type() == bt.NodeType.CONDITION else "action"
-        call = LeafCall(kind=kind, action=spec.action, path=spec.path, name=spec.name, raw_obj=raw, obj=raw)
+        call = LeafCall(kind=kind, action=spec.action, path=spec.path, name=spec.name, raw_obj=raw, obj=raw,
+                        calls=[calls[part] for part in node.full_path().split("/")[:-1] if part in calls])
         var = variables_in(raw) if raw is not None else None
         if var is not None:
             try:

@@ -16,17 +16,22 @@ Refusals before ticking: ``load_error`` (BT.CPP could not build the tree), ``unb
 Failure injection. ``fail_once`` injects one FAILURE per selector: a PAL action name
 (``"GRASP"``: its first tick), a node path (``"Main/Sequence/Fallback[2]/GRASP[0]"``) or a node
 ``name`` (``"node_07"``). ``fail_step=StepFailure(tick=k, persistent=…)`` fails the k-th action
-tick of the run (0-based, in trace order); ``persistent`` also fails every later tick of the same
-node on the same object (this way of doing the step does not work here), so only a *different*
-branch can do it. An injected failure changes nothing in the world, like a slipped grasp.
+tick of the run (0-based, in trace order); ``persistent`` also fails every further tick of that
+node on that object until the robot runs any other action (the grasp keeps slipping until the
+robot does something else, e.g. re-approaches), so retries of the node are used up and only a
+recovery branch can do the step. An injected failure changes nothing in the world.
 
-``check_recoveries(xml, world)`` runs the tree once, then once more per guarded step the nominal
-run ticks (``guarded_steps``): a step whose recovery is a Fallback branch fails persistently, so
-that branch must do the job; a step guarded only by a retry fails once. Every run must succeed.
+``check_recoveries(xml, world)`` runs the tree once, then once more per guarded action tick of
+that nominal run. An action tick is guarded when the action, or a ``<SubTree>`` call it runs
+inside, lies in a non-last Fallback branch (recovery ``fallback``) or under a
+``RetryUntilSuccessful`` with more than one attempt (``retry``) — judged per tick, so a subtree
+called both inside and outside a Fallback is guarded only where it is. A ``fallback`` step fails
+persistently, so the recovery branch must do the job; a ``retry`` step fails once. Every run
+must succeed.
 
 Public API: ``execute_symbolic``, ``ExecutionResult``, ``ActionRecord``, ``ConditionRecord``,
-``StepFailure``, ``guarded_steps``, ``GuardedStep``, ``check_recoveries``,
-``RecoveryReport``, ``InjectedRun``.
+``StepFailure``, ``check_recoveries``, ``RecoveryReport``, ``InjectedRun``, ``local_recoveries``,
+``recovery_of``.
 """
 
 from __future__ import annotations
@@ -51,8 +56,14 @@ class ActionRecord(BaseModel):
     obj: str | None = None
     path: str
     name: str | None = None
+    calls: list[str] = Field(default_factory=list)  # <SubTree> call paths it ran inside, outermost first
     status: str  # SUCCESS | FAILURE
     reason: str = ""  # violation code, "injected_failure" or ""
+
+    @property
+    def node(self) -> tuple[str, ...]:
+        """This node instance: the same node reached through other SubTree calls is another instance."""
+        return (*self.calls, self.path)
 
 
 class ConditionRecord(BaseModel):
@@ -64,7 +75,7 @@ class ConditionRecord(BaseModel):
 
 
 class StepFailure(BaseModel):
-    """Fail the ``tick``-th action tick of a run; ``persistent``: also every later tick of that node on that object."""
+    """Fail the ``tick``-th action tick of a run; ``persistent``: also its repeats until another action runs."""
 
     tick: int
     persistent: bool = False
@@ -112,18 +123,20 @@ def execute_symbolic(xml: str | bytes, world: SymbolicWorld, *, fail_once: set[s
         return ExecutionResult(status="FAILURE", violations=refusals)
     world = world.model_copy(deep=True)
     pending = {fail_once} if isinstance(fail_once, str) else set(fail_once or ())
-    failing: tuple[str, str | None] | None = None  # (path, obj) of a persistent step failure once it fired
+    failing: tuple | None = None  # (node instance, obj) of a persistent step failure while it lasts
     result = ExecutionResult(status="FAILURE", final_world=world)
 
-    def injected(call: LeafCall) -> bool:
+    def injected(call: LeafCall, record: ActionRecord) -> bool:
         nonlocal failing
         tick = len(result.trace) - 1
         if fail_step is not None and tick == fail_step.tick:
             result.injected.append(f"tick:{tick}")
-            failing = (call.path, call.obj) if fail_step.persistent else None
+            failing = (record.node, call.obj) if fail_step.persistent else None
             return True
-        if failing == (call.path, call.obj):
-            return True
+        if failing is not None:
+            if failing == (record.node, call.obj):
+                return True
+            failing = None  # another action ran: the situation changed
         hit = next((s for s in sorted(pending) if s in (call.action, call.path, call.name)), None)
         if hit is not None:
             pending.discard(hit)
@@ -150,9 +163,10 @@ def execute_symbolic(xml: str | bytes, world: SymbolicWorld, *, fail_once: set[s
                 result.violations.append(Violation(code="action_budget_exceeded", action=call.action, path=call.path,
                                                    message=f"more than {max_actions} actions ticked"))
             return False
-        record = ActionRecord(action=call.action, obj=call.obj, path=call.path, name=call.name, status="FAILURE")
+        record = ActionRecord(action=call.action, obj=call.obj, path=call.path, name=call.name, calls=call.calls,
+                              status="FAILURE")
         result.trace.append(record)
-        if injected(call):
+        if injected(call, record):
             record.reason = "injected_failure"
             return False
         if call.unbound:
@@ -181,22 +195,21 @@ def execute_symbolic(xml: str | bytes, world: SymbolicWorld, *, fail_once: set[s
     return result
 
 
-class GuardedStep(BaseModel):
-    path: str
-    recovery: Literal["fallback", "retry"]  # a later Fallback branch can do it / only a retry repeats it
+Recovery = Literal["fallback", "retry"]
 
 
-def guarded_steps(xml: str | bytes) -> list[GuardedStep]:
-    """PAL actions with a recovery: in a non-last Fallback branch, or under a RetryUntilSuccessful (> 1 attempt).
+def local_recoveries(xml: str | bytes) -> dict[str, Recovery]:
+    """Paths of PAL actions and ``<SubTree>`` calls with a recovery inside their own tree.
 
-    These are the steps at which an injected failure must still let the tree reach SUCCESS.
+    ``fallback``: in a non-last Fallback branch (a later branch can do it); ``retry``: otherwise
+    under a RetryUntilSuccessful with more than one attempt.
     """
     doc = parse_bt_xml(xml)
-    out: list[GuardedStep] = []
+    out: dict[str, Recovery] = {}
 
-    def walk(node: BTNode, path: str, recovery: str | None) -> None:
-        if pal_action_of(node) and recovery:
-            out.append(GuardedStep(path=path, recovery=recovery))
+    def walk(node: BTNode, path: str, recovery: Recovery | None) -> None:
+        if recovery and (pal_action_of(node) or node.tag == "SubTree"):
+            out[path] = recovery
         retries = node.attrs.get("num_attempts", "").strip()
         for i, child in enumerate(node.children):
             r = recovery
@@ -211,12 +224,19 @@ def guarded_steps(xml: str | bytes) -> list[GuardedStep]:
     return out
 
 
+def recovery_of(record: ActionRecord, local: dict[str, Recovery]) -> Recovery | None:
+    """The recovery of one action tick: the strongest along its SubTree calls and its own path."""
+    found = {local.get(p) for p in record.node}
+    return "fallback" if "fallback" in found else "retry" if "retry" in found else None
+
+
 class InjectedRun(BaseModel):
     tick: int  # index of the failed action tick in the nominal trace
     path: str
+    calls: list[str] = Field(default_factory=list)
     action: str
     obj: str | None = None
-    recovery: Literal["fallback", "retry"]
+    recovery: Recovery
     status: str  # SUCCESS | FAILURE of the whole tree with this failure injected
     # "NAVIGATE_TO(cup)" … that succeeded only because of the failure (empty for a retry: it repeats the same node)
     recovery_actions: list[str] = Field(default_factory=list)
@@ -225,8 +245,7 @@ class InjectedRun(BaseModel):
 
 class RecoveryReport(BaseModel):
     nominal: ExecutionResult
-    guarded: list[GuardedStep] = Field(default_factory=list)
-    runs: list[InjectedRun] = Field(default_factory=list)  # one per guarded step the nominal run ticks
+    runs: list[InjectedRun] = Field(default_factory=list)  # one per guarded action tick of the nominal run
 
     @property
     def failed_runs(self) -> list[InjectedRun]:
@@ -238,22 +257,21 @@ class RecoveryReport(BaseModel):
 
 
 def check_recoveries(xml: str | bytes, world: SymbolicWorld, **kwargs) -> RecoveryReport:
-    """The nominal run, then one run per guarded step it ticks with that step failing (module docstring)."""
+    """The nominal run, then one run per guarded action tick with that step failing (module docstring)."""
     nominal = execute_symbolic(xml, world, **kwargs)
     report = RecoveryReport(nominal=nominal)
     if not nominal.ok:
         return report
-    report.guarded = guarded_steps(xml)
-    kind = {s.path: s.recovery for s in report.guarded}
-    nominal_nodes = {(r.path, r.obj) for r in nominal.trace}
+    local = local_recoveries(xml)
+    nominal_nodes = {(r.node, r.obj) for r in nominal.trace}
     for tick, record in enumerate(nominal.trace):
-        if record.path not in kind:
+        recovery = recovery_of(record, local)
+        if recovery is None:
             continue
-        run = execute_symbolic(xml, world, fail_step=StepFailure(tick=tick, persistent=kind[record.path] == "fallback"),
-                               **kwargs)
+        run = execute_symbolic(xml, world, fail_step=StepFailure(tick=tick, persistent=recovery == "fallback"), **kwargs)
         report.runs.append(InjectedRun(
-            tick=tick, path=record.path, action=record.action, obj=record.obj, recovery=kind[record.path],
+            tick=tick, path=record.path, calls=record.calls, action=record.action, obj=record.obj, recovery=recovery,
             status=run.status, violations=run.violations,
             recovery_actions=[f"{r.action}({r.obj or ''})" for r in run.trace
-                              if (r.path, r.obj) not in nominal_nodes and r.status == "SUCCESS"]))
+                              if (r.node, r.obj) not in nominal_nodes and r.status == "SUCCESS"]))
     return report
