@@ -14,11 +14,11 @@ result is checked by the same conformance / BT.CPP / executor gates.
   TOGGLE_OFF — re-opening an open drawer is not a step. The re-approach inside a recovery branch
   stays unguarded (it must move the base). Running it twice changes nothing.
 * ``extract_subtrees(doc) -> (doc, SubtreeMap)`` — in the main tree, each action "unit" (a PAL
-  action, optionally wrapped by the guard/retry/fallback pattern above, all on one object) becomes a call
-  ``<SubTree ID="T_Manipulate_Grasp" target="{cup}"/>`` of a standard subtree whose body is the
-  unit with its object (in actions and guard conditions) replaced by the port ``{target}``
-  (RELEASE units take no port). Standard
-  names: ``SUBTREE_NAMES``; a second, different body for the same action gets ``_2``, ``_3`` ….
+  action, optionally wrapped by the guard/retry/fallback pattern above, all on one object)
+  becomes a call ``<SubTree ID="T_Manipulate_Grasp" target="{cup}"/>`` of a standard subtree
+  whose body is the unit with its object (in actions and guard conditions) replaced by the port
+  ``{target}`` (RELEASE units take no port). Standard names: ``SUBTREE_NAMES``; a second,
+  different body for the same action gets ``_2``, ``_3`` ….
   A ``<SubTree>`` model declaring the ``target`` port is added to ``TreeNodesModel``.
 * ``assign_node_ids(xml) -> xml`` — ``name="node_01"``, ``node_02`` … on every node of every tree
   in document order (trees in document order, pre-order inside each; width grows past 99).
