@@ -85,6 +85,7 @@ def simulate_preconditions(actions: list[ReadAction], *, object_states: Optional
     at: Optional[str] = None
     hand_unknown = False  # after a step we cannot play, what the hand holds is unknown until it is set
     unknown_state: set = set()  # objects a step we cannot play acted on (open? on?)
+    displaced: set[int] = set()  # steps found to come too late (their failures are the same mistake)
     for i, a in enumerate(actions, 1):
         where, later = _where(i, a), actions[i:]
         if not a.is_pal:
@@ -124,8 +125,12 @@ def simulate_preconditions(actions: list[ReadAction], *, object_states: Optional
             continue
         unknowable = (hand_unknown and violation.code in ("hand_empty", "hand_not_empty")) or (
             unknown_state and violation.code in ("container_closed", "inside_closed_container", "source_off"))
-        if not unknowable:
-            findings.append(_precondition_finding(i, a, violation.code, violation.message, later, world.held))
+        if not (unknowable or i in displaced):
+            finding = _precondition_finding(i, a, violation.code, violation.message, later, world.held)
+            findings.append(finding)
+            if finding.label == "wrong_order":  # the late step's own failure is part of this mistake
+                fix = _FIXED_BY.get(violation.code, ())
+                displaced.add(next((k for k, b in enumerate(later, i + 1) if b.action in fix), 0))
         # Assume the step took effect, so its consequences are not reported again at later steps.
         if violation.code == "hand_not_empty":
             held, world.held = world.held, None
@@ -138,6 +143,11 @@ def simulate_preconditions(actions: list[ReadAction], *, object_states: Optional
             world.held = None
         hand_unknown = hand_unknown and a.action not in ("GRASP", *_SET_DOWN)
     return findings
+
+
+# The steps that would have met a failed precondition, had they come first.
+_FIXED_BY = {"hand_not_empty": _SET_DOWN, "hand_empty": ("GRASP",), "container_closed": ("OPEN",),
+             "inside_closed_container": ("OPEN",), "source_off": ("TOGGLE_ON",)}
 
 
 def _precondition_finding(i: int, a: ReadAction, code: str, message: str, later: list[ReadAction],

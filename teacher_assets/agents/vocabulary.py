@@ -76,13 +76,13 @@ UNSUPPORTED_VERBS: list[tuple[str, str, str]] = [
                r"counterclockwise|anticlockwise|around|sideways|front|back)\b)",
      "rotating an object in place needs an orientation goal; PAL v1 has none"),
     ("push", r"\bpush\w*\b|\bshove\w*\b|\bnudge\w*\b|\bpoke\w*\b", _NON_PREHENSILE),
-    ("slide", r"\bslid\w*\b|\bdrag\w*\b", _NON_PREHENSILE),
+    ("slide", r"\bslid\w*\b(?!\s+(?:door|window|panel|drawer))|\bdrag\w*\b", _NON_PREHENSILE),
     ("sweep", r"\bsweep\w*\b|\bswept\b",
      "sweeping gathers loose objects with a tool in a continuous motion; WIPE cleans a surface but moves nothing"),
     ("press", r"\bpress\w*\b|\bclick\w*\b",
      "pressing a button has an effect PAL must name as TOGGLE_ON or TOGGLE_OFF, and the instruction names neither"),
     ("arrange", r"\bseparat\w*\b|\barrang\w*\b|\bline up\b|\balign\w*\b|\bsort\w*\b|\bgroup\w*\b|\bspread\w*\b|"
-                r"\bscatter\w*\b|\btogether\b|\bcluster\w*\b|\bcircle\b.*\baround\b",
+                r"\bscatter\w*\b|\btogether\b|\bcluster\w*\b|\bin an? (?:line|row|column|circle|pile|square|triangle)\b",
      "arranging objects into a formation needs spatial relations between them that PAL v1 cannot express"),
     ("touch", r"\btouch\w*\b|\bpoint\w* (?:at|to)\b|\bwave\w*\b|\bshake\w*\b|\bsqueeze\w*\b",
      "touching, pointing, waving, shaking or squeezing has no PAL v1 primitive"),
@@ -168,7 +168,7 @@ def unsupported_clause(clause: str, *, is_heat_source, is_surface_or_container, 
                            f"inside {reference}, not {relation.replace('_', ' ')} it; PLACE_ON_TOP {reference} "
                            "would be a different task")
     m = _REGION_CLAUSE.match(clause)
-    if m:
+    if m and not re.search(r"\bon top of\b", clause):  # "on top of X" is PLACE_ON_TOP X
         return Skip(code="unsupported_relation", detail="region", clause=clause, obj=object_name(m.group("obj")),
                     reason=f"'{m.group('region')}' is a place in the workspace, not an object; PAL v1 places only "
                            "on top of or inside an object (or near a heating element)")
