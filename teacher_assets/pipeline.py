@@ -21,7 +21,7 @@ from resources.atomic import atomic_write_bytes, atomic_write_json, atomic_write
 from resources.llm import LLMClient
 
 from .agents.cognition import analyse_scene, assess_feasibility
-from .agents.construction import MAX_CRITIC_ITERATIONS, TreeDesign, design_tree
+from .agents.construction import MAX_CRITIC_ITERATIONS, TreeDesign, design_tree, error_taxonomy
 from .agents.refinement import harden_tree, modularize_tree
 from .agents.schemas import AgentCallRecord, FeasibilityReply, SceneReport
 from .agents.validation import SCORE_THRESHOLD, ConformanceOutcome, ScoreOutcome, enforce_conformance, judge_tree
@@ -185,6 +185,9 @@ def audit_log(state: EpisodeState) -> dict:
         "critic_dialogue": [t.model_dump(mode="json") for t in state.design.dialogue] if state.design else [],
         "conformance": state.conformance.model_dump(mode="json", exclude={"bt_xml", "calls"}) if state.conformance else None,
         "score": state.score.score.model_dump(mode="json") if state.score else None,
+        "error_taxonomy": error_taxonomy(state.design, state.score.score if state.score else None).model_dump(mode="json"),
+        "vocabulary": {"reason_codes": state.feasibility.reason_codes, "notes": state.feasibility.notes}
+        if state.feasibility else None,
         "agents": [c.model_dump(mode="json") for c in state.audit],
     }
 
@@ -247,6 +250,8 @@ def build_proposer_dataset(proposer_dir: Path) -> tuple[list[dict], DatasetSumma
             "score_compliance": audit["score"]["compliance"],
             "score_grounding": audit["score"]["grounding"],
             "critic_revisions": o.critic_revisions,
+            "critic_error_labels": audit.get("error_taxonomy", {}).get("raised", []),
+            "critic_error_labels_fixed": audit.get("error_taxonomy", {}).get("fixed", []),
             "repaired": o.repaired,
         })
     count = lambda s: sum(o.status == s for o in outcomes)  # noqa: E731
@@ -265,7 +270,8 @@ def write_proposer_dataset(proposer_dir: Path) -> tuple[list[dict], DatasetSumma
 
     rows, summary = build_proposer_dataset(proposer_dir)
     columns = ["episode_id", "instruction", "bt_xml", "subtree_map", "scene_report", "score_structure",
-               "score_robustness", "score_compliance", "score_grounding", "critic_revisions", "repaired"]
+               "score_robustness", "score_compliance", "score_grounding", "critic_revisions", "critic_error_labels",
+               "critic_error_labels_fixed", "repaired"]
     frame = pd.DataFrame(rows, columns=columns)
     buf = io.BytesIO()
     frame.to_parquet(buf, index=False)

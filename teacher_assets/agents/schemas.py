@@ -106,6 +106,16 @@ class ScoreReply(BaseModel):
     errors: list[TreeError] = []  # what keeps the tree from doing the task, labelled
 
 
+class ErrorTaxonomyRecord(BaseModel):
+    """An episode's error labels in its audit log and dataset row."""
+
+    critic_reviews: list[list[str]] = []  # labels of each C.5 review, in dialogue order
+    raised: list[str] = []  # every label the critic raised
+    fixed: list[str] = []  # raised, and gone from the critic's last review (the architect's revision fixed it)
+    remaining: list[str] = []  # in the last review
+    scorer: list[str] = []  # labels the G scorer found in the final tree
+
+
 class AgentCallRecord(BaseModel):
     """One line of an episode's audit log."""
 
