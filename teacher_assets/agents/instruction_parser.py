@@ -63,7 +63,6 @@ _ARTICLES = re.compile(r"\b(the|a|an|some|this|that|these|those|its|his|her|thei
 _SPLIT = re.compile(r"\s*(?:,\s*and then|,\s*then|\band then\b|\bthen\b|;|,\s*and\b|,|\band\b|\bafter that\b)\s*")
 _PRONOUNS = {"it", "them", "that", "this", "one"}
 
-_P, _IN, _PLACE_VERBS, _PICK_VERBS = ONTO, INTO, PLACE_VERBS, PICK_VERBS
 
 _RULES: list[tuple[re.Pattern, str]] = [
     (re.compile(rf"^(?:go|navigate|move|walk|drive|head)\s+(?:over\s+)?(?:to|towards|toward)\s+(?P<obj>.+)$"), "navigate"),
@@ -78,7 +77,7 @@ _RULES: list[tuple[re.Pattern, str]] = [
     (re.compile(rf"^open(?:\s+up)?\s+(?P<obj>.+)$"), "open"),
     (re.compile(rf"^(?:close|shut)\s+(?P<obj>.+)$"), "close"),
     (re.compile(rf"^(?:soak|wet|dampen|rinse|moisten|dip)\s+(?P<obj>.+?)\s+(?:under|beneath)\s+(?P<target>.+)$"), "soak_under"),
-    (re.compile(rf"^(?:soak|wet|dampen|rinse|moisten|dip)\s+(?P<obj>.+?)\s+{_IN}\s+(?P<target>.+)$"), "soak_inside"),
+    (re.compile(rf"^(?:soak|wet|dampen|rinse|moisten|dip)\s+(?P<obj>.+?)\s+{INTO}\s+(?P<target>.+)$"), "soak_inside"),
     (re.compile(rf"^(?:wipe|clean|scrub|dust|polish)\s+(?P<target>.+?)\s+(?:with|using)\s+(?P<tool>.+)$"), "wipe"),
     (re.compile(rf"^(?:wipe|clean|scrub|dust|polish)\s+(?P<target>.+)$"), "wipe"),
     (re.compile(rf"^(?:use)\s+(?P<tool>.+?)\s+to\s+(?:wipe|clean|scrub)\s+(?P<target>.+)$"), "wipe"),
@@ -88,19 +87,19 @@ _RULES: list[tuple[re.Pattern, str]] = [
     (re.compile(rf"^(?:heat|warm|warm up|heat up)\s+(?P<obj>.+?)\s+(?:on|near|next to|over|with|using|in)\s+(?P<target>.+)$"), "place_near_heating"),
     (re.compile(rf"^(?:heat|warm|warm up|heat up)\s+(?P<obj>.+)$"), "place_near_heating"),
     # near a heating element (other "near"s are skipped by the vocabulary before the rules)
-    (re.compile(rf"^{_PLACE_VERBS}\s+(?P<obj>.+?)\s+(?:next to|near|beside|by|close to)\s+(?P<target>.+)$"), "place"),
+    (re.compile(rf"^{PLACE_VERBS}\s+(?P<obj>.+?)\s+(?:next to|near|beside|by|close to)\s+(?P<target>.+)$"), "place"),
     # "… and place on counter": the object is the one just handled
-    (re.compile(rf"^{_PLACE_VERBS}\s+(?:it\s+)?(?:back\s+)?{_IN}\s+(?P<target>.+)$"), "place_inside"),
-    (re.compile(rf"^{_PLACE_VERBS}\s+(?:it\s+)?(?:back\s+)?{_P}\s+(?P<target>.+)$"), "place_on_top"),
-    (re.compile(rf"^{_PLACE_VERBS}\s+(?P<obj>.+?)\s+(?:back\s+)?{_IN}(?:\s+(?P<target>.+))?$"), "place_inside"),
-    (re.compile(rf"^{_PLACE_VERBS}\s+(?P<obj>.+?)\s+(?:back\s+)?{_P}\s+(?P<target>.+)$"), "place_on_top"),
-    (re.compile(rf"^{_PLACE_VERBS}\s+(?P<obj>.+?)\s+(?:back\s+)?(?:to|towards)\s+(?P<target>.+)$"), "place"),
-    (re.compile(rf"^{_PICK_VERBS}\s+(?P<obj>.+?)\s+(?:and\s+)?{_PLACE_VERBS}?\s*(?:it\s+)?{_IN}\s+(?P<target>.+)$"), "place_inside"),
+    (re.compile(rf"^{PLACE_VERBS}\s+(?:it\s+)?(?:back\s+)?{INTO}\s+(?P<target>.+)$"), "place_inside"),
+    (re.compile(rf"^{PLACE_VERBS}\s+(?:it\s+)?(?:back\s+)?{ONTO}\s+(?P<target>.+)$"), "place_on_top"),
+    (re.compile(rf"^{PLACE_VERBS}\s+(?P<obj>.+?)\s+(?:back\s+)?{INTO}(?:\s+(?P<target>.+))?$"), "place_inside"),
+    (re.compile(rf"^{PLACE_VERBS}\s+(?P<obj>.+?)\s+(?:back\s+)?{ONTO}\s+(?P<target>.+)$"), "place_on_top"),
+    (re.compile(rf"^{PLACE_VERBS}\s+(?P<obj>.+?)\s+(?:back\s+)?(?:to|towards)\s+(?P<target>.+)$"), "place"),
+    (re.compile(rf"^{PICK_VERBS}\s+(?P<obj>.+?)\s+(?:and\s+)?{PLACE_VERBS}?\s*(?:it\s+)?{INTO}\s+(?P<target>.+)$"), "place_inside"),
     (re.compile(rf"^(?:drop|release|let go of|let go)\s*(?P<obj>.*)$"), "release"),
     (re.compile(rf"^{REMOVE_VERBS}\s+(?P<obj>.+?)\s+(?:off(?: of)?|out of|away from)\s+(?P<source>.+)$"), "remove"),
     (re.compile(rf"^remove\s+(?P<obj>.+?)\s+from\s+(?P<source>.+)$"), "remove"),
-    (re.compile(rf"^{_PICK_VERBS}\s+(?P<obj>.+?)\s+(?:up\s+)?(?:from|off|out of)\s+(?P<source>.+)$"), "pick"),
-    (re.compile(rf"^{_PICK_VERBS}\s+(?P<obj>.+?)(?:\s+up)?$"), "pick"),
+    (re.compile(rf"^{PICK_VERBS}\s+(?P<obj>.+?)\s+(?:up\s+)?(?:from|off|out of)\s+(?P<source>.+)$"), "pick"),
+    (re.compile(rf"^{PICK_VERBS}\s+(?P<obj>.+?)(?:\s+up)?$"), "pick"),
 ]
 
 

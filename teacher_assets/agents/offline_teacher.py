@@ -4,7 +4,8 @@ Registered with ``@offline_role`` (imported lazily by ``resources.llm.roles``). 
 the structured input the agent sent and replies with JSON matching the agent's schema — what a
 hosted model has to return. It reads text and metadata only: it cannot see pixels, and its scene
 report says so. With ``request.inject_domain_fault`` a handler returns a plausible but wrong
-answer (a non-PAL ``PickUp``, PLACE before GRASP, a missing ``obj``, ``timeout_ms``, broken XML …)
+answer (the architect: one error of the critic's taxonomy via ``fault_injection``, e.g. PLACE
+before GRASP, a made-up object, a non-PAL ``PickUp``; later agents: ``timeout_ms``, broken XML …)
 so the critic and repair loops have something to catch.
 """
 
