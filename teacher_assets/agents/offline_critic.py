@@ -68,12 +68,14 @@ def _is_place_word(obj: str) -> bool:
 
 
 def simulate_preconditions(actions: list[ReadAction], *, object_states: Optional[dict[str, str]] = None,
-                           inside: Optional[dict[str, str]] = None) -> list[Finding]:
+                           inside: Optional[dict[str, str]] = None, made_up: frozenset[str] = frozenset()
+                           ) -> list[Finding]:
     """Play the nominal path in the executor's symbolic world; label each failed precondition.
 
     A failed step is labelled ``wrong_order`` when a later step of the tree would have met its
     precondition, else ``missing_step``; its effect on the hand is then assumed, so one mistake
-    is reported once and not again at every later step."""
+    is reported once and not again at every later step. Steps on ``made_up`` objects (already
+    labelled ``hallucinated_object``) are played silently: what they did to the world is unknown."""
     from teacher_assets.bt.executor import world_for_objects
 
     states = object_states or {}
@@ -101,6 +103,7 @@ def simulate_preconditions(actions: list[ReadAction], *, object_states: Optional
             findings.append(Finding(label="arity_error", critical=True, step=i, issue=f"{where}: {a.action} has no obj",
                                     question=f"On which object should {a.action} act?"))
             hand_unknown = hand_unknown or spec.hand != "any"
+            unknown_state.add(a.action)
             continue
         extra_ports = sorted(k for k in a.attrs if k not in ("ID", "name", *spec.ports))
         if extra_ports:
@@ -111,7 +114,10 @@ def simulate_preconditions(actions: list[ReadAction], *, object_states: Optional
             at = a.obj
             world.apply("NAVIGATE_TO", a.obj)
             continue
-        if a.action != "RELEASE" and not same_object(at, a.obj):
+        silent = a.obj in made_up
+        if silent:
+            unknown_state.add(a.obj)
+        if a.action != "RELEASE" and not same_object(at, a.obj) and not silent:
             approached_later = any(b.action == "NAVIGATE_TO" and same_object(b.obj, a.obj) for b in later)
             findings.append(Finding(label="wrong_order" if approached_later else "missing_step", critical=True, step=i,
                                     issue=f"{where}: no NAVIGATE_TO {a.obj} before {a.action}"
@@ -125,7 +131,7 @@ def simulate_preconditions(actions: list[ReadAction], *, object_states: Optional
             continue
         unknowable = (hand_unknown and violation.code in ("hand_empty", "hand_not_empty")) or (
             unknown_state and violation.code in ("container_closed", "inside_closed_container", "source_off"))
-        if not (unknowable or i in displaced):
+        if not (unknowable or silent or i in displaced):
             finding = _precondition_finding(i, a, violation.code, violation.message, later, world.held)
             findings.append(finding)
             if finding.label == "wrong_order":  # the late step's own failure is part of this mistake
@@ -234,10 +240,9 @@ def classify_tree(instruction: str, report: Optional[SceneReport], xml: str) -> 
             note(Finding(label="hallucinated_object", critical=True, step=i,
                          issue=f"{_where(i, a)}: {a.obj} is neither in the instruction nor in the scene report",
                          question=f"The scene report does not mention {a.obj}; where is it?"))
+    made_up = frozenset(actions[i - 1].obj for i, f in labelled.items() if f.label == "hallucinated_object")
     for f in simulate_preconditions(actions, object_states=report.object_states if report else {},
-                                    inside=expected.sources):
-        if f.step in labelled and labelled[f.step].label == "hallucinated_object" and f.label != "hallucinated_action":
-            continue  # its approach and effects follow from the made-up object
+                                    inside=expected.sources, made_up=made_up):
         note(f)
     if not expected.parsed.feasible:
         for skip in expected.parsed.skips:
