@@ -112,7 +112,11 @@ def render(result: dict, seeds: int, load: tuple[float, float]) -> str:
         "Bridge, Taco Play and Language Table (plus 5 household ones), each with the verdict a correct PAL v1 "
         "teacher must reach: the key steps of a correct plan (feasible) or the skip reason code (infeasible). "
         "Decisions behind the verdicts: `teacher_assets/agents/vocabulary.py` (no PLACE_NEAR: \"move X near Y\" "
-        "is skipped; push / slide / sweep / knock over / flip / rotate / upright have no primitive).",
+        "is skipped; push / slide / sweep / knock over / flip / rotate / upright have no primitive). The strings "
+        "follow the datasets' phrasing from memory (nothing was downloaded). The list and the vocabulary were "
+        "written by the same helper, and the first run found 2 deviations that were then fixed in the vocabulary "
+        "(\"stack X on top of Y\" read as a region; \"sliding door\" read as the verb slide): this is a "
+        "regression list, not a held-out test.",
         "",
         "| | n | accepted | plan = expected key steps | skip reason code = expected |",
         "|---|---|---|---|---|",
