@@ -74,6 +74,16 @@ def test_move_near_turned_into_place_on_top_is_a_wrong_relation(datasets_dir):
     assert any("unsupported_relation:near" in i for i in reply.critical_issues)
 
 
+def test_a_subtree_port_nothing_sets_is_an_arity_error(datasets_dir):
+    unbound = ('<root BTCPP_format="4" main_tree_to_execute="MainTree"><BehaviorTree ID="MainTree"><Sequence>'
+               '<SubTree ID="T_Toggle" target="{lamp_name}"/></Sequence></BehaviorTree>'
+               '<BehaviorTree ID="T_Toggle"><Sequence><Action ID="NAVIGATE_TO" obj="{target}"/>'
+               '<Action ID="TOGGLE_ON" obj="{target}"/></Sequence></BehaviorTree></root>')
+    reply, labels, _ = review("Turn on the desk lamp.", ["lamp", "table"], unbound)
+    assert labels == ["arity_error"] and reply.verdict == "CONCERNS"
+    assert any("{lamp_name} is a blackboard entry nothing sets" in i for i in reply.critical_issues)
+
+
 # --------------------------------------------------------------------------- fault injection
 TASKS = {
     "Pick up the red cup and place it on the tray.": ["red_cup", "tray", "table"],

@@ -124,6 +124,9 @@ def test_a_removed_lid_is_set_down_on_the_scene_surface_and_the_choice_is_noted(
 def test_one_impossible_clause_skips_the_whole_instruction():
     parsed = parse_instruction("open the drawer and push the block inside")
     assert not parsed.feasible and parsed.reason_codes == ["unsupported_verb:push"]
+    parsed = parse_instruction("pick up the coke can and move it near the apple")
+    assert parsed.reason_codes == ["unsupported_relation:near"]
+    assert (parsed.skips[0].obj, parsed.skips[0].reference) == ("coke_can", "apple")
 
 
 def test_feasibility_agent_returns_reason_codes_and_notes(datasets_dir):

@@ -202,6 +202,8 @@ def parse_instruction(text: str, *, known_objects: tuple[str, ...] = ()) -> Pars
             clause, object_name=name_of, is_heat_source=is_heat_source,
             is_surface_or_container=lambda n: _afforded(n, "surface") or _afforded(n, "container"))
         if skip is not None:
+            if skip.obj in _PRONOUNS:  # "pick up the can and move it near the apple"
+                skip.obj = last_object
             parsed.skips.append(skip)
             continue
         goal = _match_clause(clause)

@@ -62,6 +62,11 @@ def _where(i: int, a: ReadAction) -> str:
     return f"step {i} ({a.action} {a.obj or ''})".strip()
 
 
+def _unbound(obj: str) -> bool:
+    """``{target}`` left after SubTree remapping and Scripts: no value reaches the action."""
+    return obj.startswith("{") and obj.endswith("}")
+
+
 def _is_place_word(obj: str) -> bool:
     tokens = name_tokens(obj)
     return bool(tokens) and all(is_region_word(t) or t in _RELATION_WORDS for t in tokens)
@@ -99,8 +104,10 @@ def simulate_preconditions(actions: list[ReadAction], *, object_states: Optional
             unknown_state.add(a.obj)
             continue
         spec = PAL_V1[a.action]
-        if spec.ports and not a.obj:
-            findings.append(Finding(label="arity_error", critical=True, step=i, issue=f"{where}: {a.action} has no obj",
+        if spec.ports and (not a.obj or _unbound(a.obj)):
+            findings.append(Finding(label="arity_error", critical=True, step=i,
+                                    issue=f"{where}: {a.action} has no obj" if not a.obj else
+                                    f"{where}: {a.action} obj {a.obj} is a blackboard entry nothing sets",
                                     question=f"On which object should {a.action} act?"))
             hand_unknown = hand_unknown or spec.hand != "any"
             unknown_state.add(a.action)
@@ -230,7 +237,7 @@ def classify_tree(instruction: str, report: Optional[SceneReport], xml: str) -> 
             labelled.setdefault(f.step, f)
 
     for i, a in enumerate(actions, 1):
-        if not a.obj or not a.is_pal:
+        if not a.obj or not a.is_pal or _unbound(a.obj):
             continue
         if _is_place_word(a.obj):
             note(Finding(label="hallucinated_object", critical=True, step=i,
