@@ -54,6 +54,10 @@ FEASIBLE = {  # family: (instruction, key steps of a correct plan)
     "taco light": ("turn on the green light", ["TOGGLE_ON green_light"]),
     "taco led (lexicon)": ("turn off the led", ["TOGGLE_OFF led"]),
     "dish rack (lexicon)": ("put the cup in the dish rack", ["GRASP cup", "PLACE_INSIDE dish_rack"]),
+    # a verb no primitive does, used as a noun, is an object
+    "screw as object": ("pick up the screw and put it in the bowl", ["GRASP screw", "PLACE_INSIDE bowl"]),
+    "hammer as object": ("put the hammer in the basket", ["GRASP hammer", "PLACE_INSIDE basket"]),
+    "light over the sink": ("turn on the light over the sink", ["TOGGLE_ON light"]),
 }
 
 INFEASIBLE = {  # family: (instruction, reason code)
@@ -81,6 +85,10 @@ INFEASIBLE = {  # family: (instruction, reason code)
     "unafforded open": ("open the can", "unafforded_object:openable"),
     "unafforded grasp": ("pick up the table", "unafforded_object:graspable"),
     "unknown verb": ("juggle three oranges", "unparsed_clause:juggle"),
+    "turn over": ("turn the cup over", "unsupported_verb:flip"),
+    "tip over": ("tip the bottle over", "unsupported_verb:knock_over"),
+    "verb after to": ("use the knife to peel the apple", "unsupported_verb:peel"),
+    "sliding door moved": ("move the sliding door to the right", "unsupported_relation:region"),
 }
 
 

@@ -104,7 +104,7 @@ _RULES: list[tuple[re.Pattern, str]] = [
 
 
 _PART_WORDS = {"element", "handle", "edge", "side", "corner", "surface", "part", "piece", "middle", "center"}
-_LOCATION = re.compile(r"\s+(?:on|in|at|inside|from|near|under|next to|beside)\s+.*$")
+_LOCATION = re.compile(r"\s+(?:on|in|at|inside|from|near|under|next to|beside|over|above|below|behind)\s+.*$")
 
 
 def object_phrase(phrase: str) -> str:
