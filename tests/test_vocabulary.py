@@ -144,3 +144,14 @@ def test_feasibility_agent_returns_reason_codes_and_notes(datasets_dir):
     assert reply.reason_codes == ["unsupported_relation:near"] and "[unsupported_relation:near]" in reply.reason
     reply, _ = assess_feasibility(c, "pick green jalapeno chip bag from middle drawer and place on counter")
     assert reply.feasible and reply.required_primitives == ["GRASP", "PLACE_ON_TOP", "OPEN", "NAVIGATE_TO"]
+
+
+def test_an_oxe_episode_that_pal_cannot_do_stops_at_feasibility_with_its_code(datasets_dir, tmp_path):
+    from teacher_assets.pipeline import EpisodeState, feasibility_stage
+
+    state = EpisodeState(episode_id="rt1_move_near", episode_path=str(tmp_path),
+                         instruction="move the pepsi can near the orange")
+    after = feasibility_stage(client(), state)
+    assert (after.status, after.stopped_at) == ("skipped", "feasibility")
+    assert after.reason.startswith("infeasible: [unsupported_relation:near]")
+    assert after.feasibility.reason_codes == ["unsupported_relation:near"] and len(after.audit) == 1
