@@ -151,6 +151,8 @@ def test_what_each_injection_does(drafts):
     assert inject_fault(tree(("NAVIGATE_TO", "lamp"), ("TOGGLE_ON", "lamp")), "wrong_relation") is None
     with pytest.raises(ValueError, match="unknown fault kind"):
         inject_fault(xml, "typo")
+    with pytest.raises(ValueError, match="not a readable BehaviorTree document"):
+        inject_fault("<root><Sequence>", "missing_step")
     assert set(INJECTABLE) <= set(ERROR_LABELS)
 
 

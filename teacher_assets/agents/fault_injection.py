@@ -13,7 +13,8 @@ comes off and is never put down), ``affordance_violation`` (an action on an obje
 afford it), ``extra_step`` (an unrequested step that undoes or changes the outcome),
 ``wrong_relation`` (PLACE_INSIDE ↔ PLACE_ON_TOP, near-heating → on top), ``wrong_object``,
 ``hallucinated_action`` (a non-PAL name), ``arity_error`` (an action without its ``obj``),
-``parse_error`` (a reply cut short).
+``parse_error`` (a reply cut short). ``infeasible_task`` is a property of the instruction, not of a
+tree, so it is not injected.
 
 The offline architect uses it for its deliberate mistakes, the tests and
 ``bench/bench_vocabulary.py`` to measure what the critic catches.
@@ -133,7 +134,10 @@ def inject_fault(xml: str, kind: str, *, scene_objects: Sequence[str] = (), seed
         raise ValueError(f"unknown fault kind {kind!r}; one of {', '.join(INJECTABLE)}")
     if kind == "parse_error":
         return xml[: xml.rfind("</BehaviorTree>")] if "</BehaviorTree>" in xml else None
-    tree = _Tree(xml)
+    try:
+        tree = _Tree(xml)
+    except (etree.XMLSyntaxError, KeyError, StopIteration) as exc:
+        raise ValueError(f"not a readable BehaviorTree document: {exc!r}") from None
     if tree.main.find(".//SubTree") is not None:
         return None
     rng = random.Random(seed)
