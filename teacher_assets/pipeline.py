@@ -21,7 +21,7 @@ from resources.atomic import atomic_write_bytes, atomic_write_json, atomic_write
 from resources.llm import LLMClient
 
 from .agents.cognition import analyse_scene, assess_feasibility
-from .agents.construction import MAX_CRITIC_ITERATIONS, TreeDesign, design_tree
+from .agents.construction import MAX_CRITIC_ITERATIONS, TreeDesign, design_tree, error_taxonomy
 from .agents.refinement import harden_tree, modularize_tree
 from .agents.schemas import AgentCallRecord, FeasibilityReply, SceneReport
 from .agents.validation import SCORE_THRESHOLD, ConformanceOutcome, ScoreOutcome, enforce_conformance, judge_tree
@@ -193,6 +193,9 @@ def audit_log(state: EpisodeState) -> dict:
         "critic_dialogue": [t.model_dump(mode="json") for t in state.design.dialogue] if state.design else [],
         "conformance": state.conformance.model_dump(mode="json", exclude={"bt_xml", "calls"}) if state.conformance else None,
         "score": state.score.score.model_dump(mode="json") if state.score else None,
+        "error_taxonomy": error_taxonomy(state.design, state.score.score if state.score else None).model_dump(mode="json"),
+        "vocabulary": {"reason_codes": state.feasibility.reason_codes, "notes": state.feasibility.notes}
+        if state.feasibility else None,
         "agents": [c.model_dump(mode="json") for c in state.audit],
     }
 
@@ -240,11 +243,13 @@ class DatasetSummary(BaseModel):
 DATASET_COLUMNS: dict[str, str] = {
     "episode_id": "string", "instruction": "string", "bt_xml": "string", "subtree_map": "string",
     "scene_report": "string", "score_structure": "int64", "score_robustness": "int64", "score_compliance": "int64",
-    "score_grounding": "int64", "critic_revisions": "int64", "repaired": "bool",
+    "score_grounding": "int64", "critic_revisions": "int64", "critic_error_labels": "labels",
+    "critic_error_labels_fixed": "labels", "interpretation_notes": "labels", "repaired": "bool",
     "prompt": "string", "completion": "string", "messages": "messages",
     "source_dataset": "string", "robot": "string", "teacher_model": "string",
 }
-AUDIT_KEYS = {"episode_id", "instruction", "status", "reason", "critic_dialogue", "conformance", "score", "agents"}
+AUDIT_KEYS = {"episode_id", "instruction", "status", "reason", "critic_dialogue", "conformance", "score", "agents",
+              "error_taxonomy", "vocabulary"}  # the last two become the critic_error_labels* / interpretation_notes columns
 
 
 def build_proposer_dataset(proposer_dir: Path) -> tuple[list[dict], DatasetSummary]:
@@ -271,6 +276,9 @@ def build_proposer_dataset(proposer_dir: Path) -> tuple[list[dict], DatasetSumma
             "score_compliance": audit["score"]["compliance"],
             "score_grounding": audit["score"]["grounding"],
             "critic_revisions": o.critic_revisions,
+            "critic_error_labels": audit.get("error_taxonomy", {}).get("raised", []),
+            "critic_error_labels_fixed": audit.get("error_taxonomy", {}).get("fixed", []),
+            "interpretation_notes": audit.get("vocabulary", {}).get("notes", []),
             "repaired": o.repaired,
             **trainer_columns(o.instruction, scene, bt_xml),
             "source_dataset": o.source_dataset,
@@ -294,7 +302,7 @@ def _dataset_table(rows: list[dict]):
     """The rows as an arrow table: fixed types for the known columns (also when empty), inferred for extras."""
     import pyarrow as pa
 
-    types = {"string": pa.string(), "int64": pa.int64(), "bool": pa.bool_(),
+    types = {"string": pa.string(), "int64": pa.int64(), "bool": pa.bool_(), "labels": pa.list_(pa.string()),
              "messages": pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))}
     fields = [pa.field(name, types[kind]) for name, kind in DATASET_COLUMNS.items()]
     extras = sorted({k for r in rows for k in r} - set(DATASET_COLUMNS))

@@ -91,18 +91,20 @@ class Affordances(BaseModel):
 # Keyword lexicon (matched against the name's tokens); order inside a set is irrelevant.
 _FIXED = {"table", "counter", "countertop", "shelf", "desk", "drawer", "cabinet", "cupboard", "fridge",
           "refrigerator", "oven", "stove", "cooktop", "burner", "sink", "faucet", "tap", "door", "microwave",
-          "dishwasher", "wall", "floor", "window", "lamp", "light", "switch", "heater", "grill", "bed", "sofa"}
+          "dishwasher", "wall", "floor", "window", "lamp", "light", "switch", "heater", "grill", "bed", "sofa",
+          "stovetop", "lightbulb", "bulb", "led"}
 _OPENABLE = {"drawer", "cabinet", "cupboard", "fridge", "refrigerator", "oven", "microwave", "dishwasher",
              "door", "box", "jar", "lid", "laptop", "bottle", "window"}
 _CONTAINER = {"drawer", "cabinet", "cupboard", "fridge", "refrigerator", "oven", "microwave", "dishwasher",
               "box", "jar", "bowl", "basket", "bin", "bucket", "pot", "pan", "sink", "mug", "cup", "glass",
-              "bag", "crate", "container", "tub", "kettle"}
+              "bag", "crate", "container", "tub", "kettle", "colander", "rack"}
 _SURFACE = {"table", "counter", "countertop", "shelf", "desk", "tray", "plate", "board", "stove", "cooktop",
-            "mat", "cabinet", "dishwasher", "bed", "sofa", "chair", "stool", "platform"}
+            "mat", "cabinet", "dishwasher", "bed", "sofa", "chair", "stool", "platform", "stovetop", "rack"}
 _TOGGLEABLE = {"lamp", "light", "stove", "cooktop", "burner", "oven", "microwave", "faucet", "tap", "switch",
-               "fan", "tv", "television", "kettle", "toaster", "radio", "heater", "grill", "blender", "dishwasher"}
+               "fan", "tv", "television", "kettle", "toaster", "radio", "heater", "grill", "blender", "dishwasher",
+               "stovetop", "lightbulb", "bulb", "led"}
 _FLUID_SOURCE = {"faucet", "tap", "sink"}
-_HEAT_SOURCE = {"stove", "cooktop", "burner", "oven", "toaster", "heater", "grill", "microwave"}
+_HEAT_SOURCE = {"stove", "cooktop", "burner", "oven", "toaster", "heater", "grill", "microwave", "stovetop"}
 _SLICER = {"knife", "cutter", "scissors", "blade", "slicer", "cleaver"}
 
 # What WIPE and CUT need (held tool, target). Every surface is wipeable; residues are wipeable but
