@@ -278,7 +278,7 @@ def build_proposer_dataset(proposer_dir: Path) -> tuple[list[dict], DatasetSumma
             "critic_revisions": o.critic_revisions,
             "critic_error_labels": audit.get("error_taxonomy", {}).get("raised", []),
             "critic_error_labels_fixed": audit.get("error_taxonomy", {}).get("fixed", []),
-            "interpretation_notes": audit.get("vocabulary", {}).get("notes", []),
+            "interpretation_notes": (audit.get("vocabulary") or {}).get("notes", []),
             "repaired": o.repaired,
             **trainer_columns(o.instruction, scene, bt_xml),
             "source_dataset": o.source_dataset,

@@ -81,7 +81,7 @@ def simulate_preconditions(actions: list[ReadAction], *, object_states: Optional
     precondition, else ``missing_step``; its effect on the hand is then assumed, so one mistake
     is reported once and not again at every later step. Steps on ``made_up`` objects (already
     labelled ``hallucinated_object``) are played silently: what they did to the world is unknown."""
-    from teacher_assets.bt.executor import world_for_objects
+    from teacher_assets.bt.world import world_for_objects
 
     states = object_states or {}
     names = [a.obj for a in actions if a.obj] + list(states) + list(inside or {})
