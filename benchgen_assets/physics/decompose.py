@@ -5,10 +5,11 @@ unless it is split into convex pieces. Most CAD parts here are stepped prisms al
 (every face is either parallel or perpendicular to it: blocks with vertical holes, boxes with
 cavities, frames): such a part is cut into slabs between its cap levels, each slab's constant
 cross-section into trapezoids by a sweep, and adjacent trapezoids are merged while their union
-stays convex. A few slanted faces (a chamfered rim, a drill point) are stair-stepped, each step up
-to 0.5 mm inside the slanted wall, so the exact slabs around them (a blind hole's floor and bore)
-stay exact rather than all going to CoACD, whose hulls bridge floors and bores. That is exact (the pieces tile the mesh: a round hole keeps the STL's own polygon,
-≤ 0.1 mm off the CAD circle), deterministic and takes milliseconds. Any other mesh goes to CoACD,
+stays convex. That is exact (the pieces tile the mesh: a round hole keeps the STL's own polygon,
+≤ 0.1 mm off the CAD circle), deterministic and takes milliseconds. A few slanted faces (a
+chamfered rim, a drill point) are stair-stepped, each step up to 0.5 mm inside the slanted wall,
+so the slabs around them (a blind hole's floor and bore) stay exact instead of the whole part
+going to CoACD, whose hulls bridge floors and bores. Any other mesh goes to CoACD,
 in a subprocess with a time limit (native code whose run time can explode on some shapes).
 Results are cached by the STL's sha256 plus the method version and CoACD parameters.
 """
@@ -127,7 +128,8 @@ def decompose_convex(stl_path: Path, *, cache_dir: Path | None = None, params: C
 
 
 def prism_pieces(mesh: trimesh.Trimesh) -> list[ConvexPiece] | None:
-    """Exact convex pieces of a stepped prism (along x, y or z: the axis giving fewest pieces), else None."""
+    """Convex pieces of a stepped prism, slanted faces stair-stepped (along x, y or z: the axis giving
+    fewest pieces), else None."""
     best = None
     for axis in (2, 0, 1):
         pieces = _stepped_prism(mesh, axis)
