@@ -117,6 +117,7 @@ def build(seed: int, scale: tuple[float, float, float]) -> Scene:
         task=task,
         parameters={"crank_mm": round(a, 3), "coupler_mm": round(b, 3), "rocker_mm": round(c, 3),
                     "ground_mm": round(d, 3), "link_width_mm": round(width, 3), "link_thickness_mm": round(thickness, 3),
+                    "crank_start_deg": round(math.degrees(crank0), 3),
                     "rocker_swing_deg": round(math.degrees(rocker_swing), 3), "crank_turn_deg": round(math.degrees(crank_turn), 3),
                     "goal_rocker_deg": round(math.degrees(goal), 3)},
     )
