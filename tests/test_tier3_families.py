@@ -129,6 +129,10 @@ def test_evaluate_gear_train(validated):
     assert _scores(scene_dir, data)
     turn_input(0.6 * target)  # the output short of its goal (0.6 × 4/3 of it)
     assert not _scores(scene_dir, data)
+    for angle in np.linspace(0.0, 2 * math.pi, 73):  # a whole turn of the input touches nothing
+        turn_input(angle)
+        mujoco.mj_forward(model, data)
+        assert data.ncon == 0, (angle, data.ncon)
 
 
 def _rocker_pin(crank: float, a: float, b: float, c: float, d: float, branch: int) -> np.ndarray:
@@ -170,6 +174,9 @@ def test_evaluate_four_bar_on_states_the_loop_allows(validated):
     crank_to(0.1)  # barely turned: the rocker is still near its start
     assert _equality_residual(model, data) < 2e-5
     assert not _scores(scene_dir, data)
+    for turned in np.linspace(0.0, 2 * math.pi, 145):  # a whole crank turn: no link touches another or the base
+        crank_to(turned)
+        assert _equality_residual(model, data) < 2e-5 and data.ncon == 0, (turned, data.ncon)
 
 
 def test_evaluate_cam_follower(validated):
