@@ -100,11 +100,20 @@ def share(count: int, total: int) -> str:
     return f"{count}/{total} ({100 * count / total:.0f}%)" if total else "–"
 
 
+def failure_groups(bad: list[dict], shown: int = 3) -> list[str]:
+    """Failures grouped by stage and reason (one reason often fails a whole family), a few variants each."""
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for r in bad:
+        groups.setdefault((r["stage"], r["message"].split(":")[0][:80].replace("|", "\\|")), []).append(r)
+    return [f"{stage} ×{len(rs)} ({reason}; e.g. " + ", ".join(f"{r['seed']} @ {fmt_scale(r['scale'])}" for r in rs[:shown])
+            + (", …" if len(rs) > shown else "") + ")" for (stage, reason), rs in groups.items()]
+
+
 def summary_table(rows: list[dict], names: list[str]) -> list[str]:
     from benchgen_assets.families import FAMILIES
 
     lines = ["| family | tier | variants | valid | solvable | oracle time to success median / max | "
-             "worst settled / peak \\|qvel\\| | worst penetration | failures (seed @ scale: stage) |",
+             "worst settled / peak \\|qvel\\| | worst penetration | failures (stage ×count (reason; seed @ scale)) |",
              "|---|---|---|---|---|---|---|---|---|"]
     for name in names:
         mine = [r for r in rows if r["family"] == name]
@@ -115,9 +124,7 @@ def summary_table(rows: list[dict], names: list[str]) -> list[str]:
         settled = max((r.get("max_velocity") or 0.0 for r in mine), default=0.0)
         peak = max((r.get("peak_velocity") or 0.0 for r in mine), default=0.0)
         pen = max((r.get("penetration_mm") or 0.0 for r in mine), default=0.0)
-        listed = "; ".join(f"{r['seed']} @ {fmt_scale(r['scale'])}: {r['stage']}" for r in bad[:6])
-        if len(bad) > 6:
-            listed += f"; … {len(bad) - 6} more"
+        listed = "; ".join(failure_groups(bad))
         tier = FAMILIES[name].tier if name in FAMILIES else "?"
         lines.append(f"| {name} | {tier} | {len(mine)} | {share(valid, len(mine))} | {share(len(mine) - len(bad), len(mine))} | "
                      f"{oracle} | {settled:.3g} / {peak:.3g} | {pen:.2f} mm | {listed or '–'} |")
