@@ -48,6 +48,18 @@ def test_registered_with_tier_and_limits():
     assert len([f for f in FAMILIES.values() if f.tier == 1]) >= 3  # a tier-1 batch can span three families
 
 
+def test_offline_author_picks_them_by_name_and_a_tier1_batch_spans_three_families():
+    from benchgen_assets.authoring.offline_author import choose_family
+    from benchgen_assets.manager import make_requests
+
+    known = [info.model_dump() for info in FAMILIES.values()]
+    for prompt, name in [("a tier 3 gear train", "gear_train"), ("a four-bar linkage", "four_bar"),
+                         ("cam and follower, tier 3", "cam_follower"), ("put a block in a bin", "block_in_bin")]:
+        assert choose_family({"prompt": prompt}, known)["name"] == name, prompt
+    batch = make_requests(tier=1, family=None, prompt=None, count=10, seed=0, variants=1)
+    assert len({choose_family(r.model_dump(), known)["name"] for r in batch}) >= 3
+
+
 @pytest.mark.parametrize("name", NEW_FAMILIES)
 def test_same_seed_and_scale_build_the_same_scene(name, tmp_path):
     scale = (1.2, 0.9, 1.1)
