@@ -40,8 +40,8 @@ FAMILIES: dict[str, FamilyInfo] = {info.name: info for info in [
     ),
     FamilyInfo(
         name="block_in_bin", tier=1, title="Block in bin",
-        description="An open tray fixed on the table and a free block beside it, 8–20 mm narrower than the tray "
-                    "on each side.",
+        description="An open tray fixed on the table and a free block beside it, with 8–20 mm (× scale) to spare "
+                    "on each side once inside.",
         learning_objective="Lifting an object over obstacles and placing it inside a container.",
     ),
     FamilyInfo(
