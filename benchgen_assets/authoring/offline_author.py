@@ -17,7 +17,7 @@ from resources.llm import OfflineRequest, offline_role
 
 from .agents import CODER_ROLE, PLANNER_ROLE, REVIEWER_ROLE
 from .composition import Composition, components_for, composed_script, composition_of, describe
-from .request_text import KnownFamily, check_servable, parse_request_text
+from .request_text import check_servable, known_families, parse_request_text
 from .static_review import static_review
 
 FAULT_KINDS = ("syntax", "signature", "exception", "forbidden_import", "geometry")
@@ -25,10 +25,6 @@ FAULT_KINDS = ("syntax", "signature", "exception", "forbidden_import", "geometry
 
 def _family_limits(info: dict[str, Any]) -> ScaleLimits:
     return ScaleLimits(min=tuple(info["scale_min"]), max=tuple(info["scale_max"]))
-
-
-def known_families(families: list[dict[str, Any]]) -> list[KnownFamily]:
-    return [KnownFamily(f["name"], f["tier"], f["title"], f.get("description", "")) for f in families]
 
 
 def tier_family(families: list[dict[str, Any]], tier: int, seed: int) -> dict[str, Any]:

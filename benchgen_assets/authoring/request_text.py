@@ -73,6 +73,11 @@ class KnownFamily:
         return self.name_words() | {_singular(w) for w in _WORD.findall(self.description.lower())}
 
 
+def known_families(catalog: Iterable[dict]) -> list[KnownFamily]:
+    """From the family catalog the planner gets (``FamilyInfo`` dumps)."""
+    return [KnownFamily(f["name"], f["tier"], f["title"], f.get("description", "")) for f in catalog]
+
+
 @dataclass(frozen=True)
 class Mention:
     family: str
@@ -151,3 +156,18 @@ def check_servable(text: str, families: Iterable[KnownFamily], tier: Optional[in
         raise UnservablePrompt(f"The offline author cannot build {text.strip()!r}: it knows no "
                                f"{', '.join(repr(w) for w in reading.unknown)}. " + offline_capabilities(families))
     return reading
+
+
+def offline_refusal(prompt: str, tier: Optional[int]) -> Optional[str]:
+    """Why the offline author cannot serve ``prompt`` (None if it can, or a hosted model is set),
+    said before any partition is made (CLI, request inbox): the offline planner would refuse it the same way."""
+    from benchgen_assets.families import FAMILIES
+    from resources.llm import LLMSettings
+
+    if not LLMSettings().is_offline:
+        return None
+    try:
+        check_servable(prompt, known_families([f.model_dump() for f in FAMILIES.values()]), tier)
+    except UnservablePrompt as e:
+        return str(e)
+    return None
