@@ -7,8 +7,6 @@ import json
 from collections import Counter
 
 import pytest
-from dagster import DagsterInstance, materialize
-
 from benchgen_assets.authoring import library
 from benchgen_assets.authoring.agents import coder_messages, plan_scenario, write_script
 from benchgen_assets.authoring.composition import composition_of
@@ -21,6 +19,7 @@ from benchgen_assets.records import GenerationRequest, ScenarioPlan, ScenarioScr
 from benchgen_assets.requests_inbox import RequestFileError, parse_request_file
 from resources.llm import LLMClient, LLMSettings
 from resources.llm.client import LLMCallError
+from tests.scenario_runs import materialize_scenario
 
 UNSERVABLE = "a humanoid robot"
 
@@ -115,18 +114,9 @@ def test_a_tier_batch_of_ten_spans_every_family_of_the_tier(datasets_dir, tier):
 
 
 def test_drawer_with_peg_on_top_end_to_end_and_into_the_library(datasets_dir):
-    from benchgen_assets.definitions import materializable
-    from benchgen_assets.pipeline import save_request
-    from resources.dagster_resources import shared_resources
-
     sid = "drawer-peg"
-    request = GenerationRequest(scenario_id=sid, prompt="a drawer with a peg-in-hole on top", seed=2, variants=2)
-    save_request(request)
-    instance = DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions("scenarios", [sid])
-    result = materialize(materializable, instance=instance, partition_key=sid, resources=shared_resources(),
-                         selection=["generation_request", "scenario_plan", "scenario_script", "validated_scenario"],
-                         raise_on_error=False)
+    result = materialize_scenario(GenerationRequest(scenario_id=sid, prompt="a drawer with a peg-in-hole on top",
+                                                    seed=2, variants=2))
     assert result.success
     validation = ScenarioValidation.model_validate_json((datasets_dir / "benchmarks" / sid / "scenario.json").read_text())
     assert validation.valid >= 1

@@ -5,16 +5,15 @@ Dagster chain: sandbox, validation, the oracle's solvability check, export; it e
 library and becomes a worked example of the next coder prompt for that family."""
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
-from dagster import DagsterInstance, materialize
-
 from benchgen_assets.authoring import library
 from benchgen_assets.authoring.agents import coder_messages
 from benchgen_assets.families import FAMILIES
 from benchgen_assets.records import GenerationRequest, ScenarioPlan, ScenarioValidation
+from tests.openai_stub import send_chat_completion, serving
+from tests.scenario_runs import materialize_scenario
 
 GATE_SCRIPT = '''"""A sliding gate: a rail with an end post, and a gate panel that slides along +x on the rail."""
 
@@ -86,17 +85,7 @@ class _HostedModel(BaseHTTPRequestHandler):
             answer = {"code": GATE_SCRIPT, "notes": "a new family: sliding gate"}
         else:
             answer = {"decision": "approve", "issues": [], "summary": "follows the plan and the contract"}
-        data = json.dumps({
-            "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": body["model"],
-            "choices": [{"index": 0, "finish_reason": "stop",
-                         "message": {"role": "assistant", "content": json.dumps(answer)}}],
-            "usage": {"prompt_tokens": 1000, "completion_tokens": 300, "total_tokens": 1300},
-        }).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        send_chat_completion(self, body["model"], json.dumps(answer), 1000, 300)
 
     def log_message(self, *args):
         pass
@@ -105,29 +94,18 @@ class _HostedModel(BaseHTTPRequestHandler):
 @pytest.fixture
 def hosted_model(monkeypatch):
     _HostedModel.seen = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _HostedModel)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    monkeypatch.setenv("BENCHGEN_LLM_MODEL", "openai/test-model")
-    monkeypatch.setenv("BENCHGEN_LLM_API_BASE", f"http://127.0.0.1:{server.server_address[1]}/v1")
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-local-test")
-    yield _HostedModel
-    server.shutdown()
+    with serving(_HostedModel) as base:
+        monkeypatch.setenv("BENCHGEN_LLM_MODEL", "openai/test-model")
+        monkeypatch.setenv("BENCHGEN_LLM_API_BASE", base)
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-local-test")
+        yield _HostedModel
 
 
 def test_hosted_model_authors_a_new_family_through_the_whole_chain(datasets_dir, hosted_model):
-    from benchgen_assets.definitions import materializable
-    from benchgen_assets.pipeline import save_request
-    from resources.dagster_resources import shared_resources
-
     assert "sliding_gate" not in FAMILIES
     sid = "gate"
-    save_request(GenerationRequest(scenario_id=sid, prompt="a sliding gate to push open, tier 2", seed=4, variants=2))
-    instance = DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions("scenarios", [sid])
-    result = materialize(materializable, instance=instance, partition_key=sid, resources=shared_resources(),
-                         selection=["generation_request", "scenario_plan", "scenario_script", "validated_scenario"],
-                         raise_on_error=False)
+    result = materialize_scenario(GenerationRequest(scenario_id=sid, prompt="a sliding gate to push open, tier 2",
+                                                    seed=4, variants=2))
     assert result.success
     assert {e.check_name: e.passed for e in result.get_asset_check_evaluations()}.get("solvability_check") is True
 
