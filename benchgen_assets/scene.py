@@ -160,7 +160,9 @@ _NAME_FIELDS = {Part: ("name", "parent"), Site: ("name", "part"), JointCoupling:
 def _renamed(record: Any, prefix: str) -> Any:
     from dataclasses import replace
 
-    fields = _NAME_FIELDS[type(record)]
+    fields = _NAME_FIELDS.get(type(record))
+    if fields is None:
+        raise TypeError(f"prefixed() does not know which names a {type(record).__name__} refers to (see _NAME_FIELDS)")
     return replace(record, **{f: prefix + getattr(record, f) for f in fields if getattr(record, f) is not None})
 
 
