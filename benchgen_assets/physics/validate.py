@@ -1,4 +1,5 @@
-"""Strict validation of one built variant: geometry → MJCF composition → schema → compile → stability.
+"""Strict validation of one built variant: geometry → MJCF composition → schema → compile → stability
+→ solvability (the task does not start solved, and its scripted oracle reaches the goal in time).
 
 Stages run in order and stop at the first failure (a later stage cannot mean anything once an
 earlier one failed); every stage that ran is reported with its message and time.
@@ -12,12 +13,16 @@ from typing import Callable
 
 import mujoco
 
-from benchgen_assets.records import BuildOutput, StageResult, ValidationReport
+from benchgen_assets.records import BuildOutput, OracleReport, StageResult, TaskSpec, ValidationReport
+from benchgen_assets.tasks import TaskError, describe_failures, score_state
 
 from .decompose import DecompositionError
 from .mjcf import CompositionError, compose_mjcf
+from .oracle import run_oracle
 from .schema import mjcf_schema_errors
 from .stability import stability_check
+
+PASSIVE_SETTLE_S = 0.3  # "starts solved" is also checked after the scene settles this long untouched
 
 
 def validate_variant(build: BuildOutput, out_dir: Path, *, scenario_id: str, variant_id: str, decompose: bool = True,
@@ -66,9 +71,40 @@ def validate_variant(build: BuildOutput, out_dir: Path, *, scenario_id: str, var
         report.warnings = result.warnings
         return None if result.passed else result.message
 
+    def solvability() -> str | None:
+        if build.task is None:
+            return ("build() returned no Scene.task: a benchmark scene needs Task(instruction, goal=[predicates], "
+                    "oracle=[steps that solve it], time_limit_s)")
+        report.oracle, failure = solvability_check(xml_path, build.task)
+        return failure
+
     report.passed = (run("geometry", geometry) and run("mjcf_compose", compose) and run("mjcf_schema", schema)
-                     and run("mjcf_compile", compile_model) and run("stability", stability))
+                     and run("mjcf_compile", compile_model) and run("stability", stability)
+                     and run("solvability", solvability))
     return report
+
+
+def solvability_check(xml_path: Path, task: TaskSpec) -> tuple[OracleReport | None, str | None]:
+    """(the oracle's report, None) when the task is sound; else the reason, naming predicates and metrics."""
+    model = mujoco.MjModel.from_xml_path(str(xml_path))
+    data = mujoco.MjData(model)
+    if model.nkey > 0:
+        mujoco.mj_resetDataKeyframe(model, data, 0)
+    try:
+        for moment in ("initial state", f"state after {PASSIVE_SETTLE_S:g} s untouched"):
+            start = score_state(model, data, task)
+            if start.success:
+                return None, (f"the task starts solved: the goal already holds in the {moment} "
+                              f"({'; '.join(f'{r.predicate}: {r.value:.4g} {r.unit}' for r in start.predicates)}); "
+                              "move the parts or tighten the predicates so a policy has something to do")
+            mujoco.mj_step(model, data, int(round(PASSIVE_SETTLE_S / model.opt.timestep)))
+        oracle = run_oracle(xml_path, task).report
+    except (TaskError, ValueError) as exc:
+        return None, f"the task cannot be evaluated on this scene: {exc}"
+    if not oracle.solved:
+        return oracle, (f"the oracle did not solve the task within time_limit_s={task.time_limit_s:g} s: "
+                        f"{describe_failures(oracle.final)}")
+    return oracle, None
 
 
 def _geometry_flags(geometry) -> str:
