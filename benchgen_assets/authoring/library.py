@@ -119,15 +119,11 @@ def _plan_families(plan: ScenarioPlan) -> list[str]:
 
 def _summary(validation: ScenarioValidation) -> dict[str, Any]:
     """Task and oracle results of the valid variants, from their reports and exported task.json."""
-    from benchgen_assets.records import TaskSpec
+    from benchgen_assets.tasks import TASK_FILE, load_task
 
     valid = [v for v in validation.variants if v.report.passed]
-    task = None
-    for v in valid:
-        path = layout.benchmarks_root().parent / v.manifest.dir / "task.json"
-        if path.exists():
-            task = TaskSpec.model_validate_json(path.read_text())
-            break
+    task = next((load_task(d) for d in (layout.benchmarks_root().parent / v.manifest.dir for v in valid)
+                 if (d / TASK_FILE).is_file()), None)
     return {
         "instruction": task.instruction if task else "",
         "predicate": task.predicate_text() if task else "",
