@@ -151,3 +151,26 @@ def test_drawer_with_peg_on_top_end_to_end_and_into_the_library(datasets_dir):
     again = library.stored_entries()
     assert len(again) == 1 and again[0].entry.scenarios == ["again", sid]
     assert again[0].entry.added_at == entry.added_at
+
+
+def test_coder_prompt_carries_the_contract_and_bounded_relevant_examples(datasets_dir):
+    from benchgen_assets.authoring.prompts import load_prompt
+    from benchgen_assets.sandbox.policy import ALLOWED_MODULES
+
+    system = load_prompt("coder")
+    assert system.prompt_version == "coder@2"
+    for needle in (", ".join(ALLOWED_MODULES), "class JointCoupling", "class SiteInBox", "class CarryPart",
+                   "def combine_scenes(", "millimetres", "radians", "0 as\n  built", "must NOT satisfy"):
+        assert needle in system.text, needle
+    assert "_NAME_FIELDS" not in system.text and "{{" not in system.text
+
+    lever = ScenarioPlan(title="Lever", family="lever", tier=2, summary="s", geometric_requirements=["g"],
+                         learning_objectives=["l"], self_verification=["v"])
+    examples = library.examples_for(lever)
+    assert examples[0].entry.family == "lever" and len(examples) == library.MAX_EXAMPLES
+    assert all(e.entry.tier == 2 for e in examples)  # same family first, then the same tier
+    assert sum(len(e.code) for e in examples) <= library.MAX_EXAMPLE_CHARS
+    small = library.examples_for(lever, max_chars=len(examples[0].code))
+    assert [e.entry.family for e in small] == ["lever"]
+    text = coder_messages(lever, examples)[1]["content"]
+    assert text.index("### Example 1: Lever on a fulcrum (family lever, tier 2, shipped)") < text.index("```json input")

@@ -33,7 +33,7 @@ def test_request_text_gives_count_tier_and_family(datasets_dir):
     assert isinstance(plan, ScenarioPlan)
     assert (plan.family, plan.tier) == ("lever", 2)
     assert plan.geometric_requirements and plan.learning_objectives and plan.self_verification
-    assert step.role == "scenario.planner" and step.prompt_version == "planner@1" and step.prompt_tokens > 0
+    assert step.role == "scenario.planner" and step.prompt_version == "planner@2" and step.prompt_tokens > 0
     # The prompt a hosted model would get names the families and the request.
     assert "lever" in step.messages[1]["content"] and "10 levers, tier 2" in step.messages[1]["content"]
 
