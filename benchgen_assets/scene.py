@@ -234,18 +234,20 @@ def on_top(support: Scene, scene: Scene, margin_mm: float = 3.0) -> Scene:
     return translated(scene, ((flo[0] + fhi[0] - slo[0] - shi[0]) / 2, (flo[1] + fhi[1] - slo[1] - shi[1]) / 2, fhi[2]))
 
 
-def fitted_on_top(support: Scene, make: Any, seed: int, scale: Vec3, margin_mm: float = 3.0) -> Scene:
-    """``make(seed, scale)`` put ``on_top`` of ``support``, rebuilt with a smaller footprint scale
-    (x and y, at most three times, not below half) while it does not fit."""
+def fitted_on_top(support: Scene, make: Any, seed: int, scale: Vec3, min_scale: Vec3 = (0.5, 0.5, 0.5),
+                  margin_mm: float = 3.0) -> Scene:
+    """``make(seed, scale)`` put ``on_top`` of ``support``; while it does not fit, rebuilt with a smaller
+    footprint scale (x and y, never below ``min_scale``: the smallest its family is built at)."""
     sx, sy, sz = scale
-    for _ in range(4):
+    for _ in range(8):
         scene = make(seed, (sx, sy, sz))
         (flo, fhi), (slo, shi) = support_top(support), scene_bounds(scene)
-        shrink = min(1.0, (fhi[0] - flo[0] - 2 * margin_mm) / (shi[0] - slo[0]),
+        shrink = min((fhi[0] - flo[0] - 2 * margin_mm) / (shi[0] - slo[0]),
                      (fhi[1] - flo[1] - 2 * margin_mm) / (shi[1] - slo[1]))
-        if shrink >= 1.0 or min(sx, sy) * shrink < 0.5 * min(scale[0], scale[1]):
+        smaller = (max(min_scale[0], sx * shrink * 0.97), max(min_scale[1], sy * shrink * 0.97))
+        if shrink >= 1.0 or smaller == (sx, sy):
             break
-        sx, sy = sx * shrink * 0.97, sy * shrink * 0.97
+        sx, sy = smaller
     return on_top(support, scene, margin_mm)
 
 

@@ -81,8 +81,10 @@ def describe(composition: Composition, titles: dict[str, str]) -> str:
     return ", ".join(parts)
 
 
-def composed_script(composition: Composition, sources: dict[str, str], name: str) -> str:
-    """ONE scenario module building every component from its family script (verbatim, in a factory)."""
+def composed_script(composition: Composition, sources: dict[str, str], name: str,
+                    min_scales: dict[str, tuple[float, float, float]]) -> str:
+    """ONE scenario module building every component from its family script (verbatim, in a factory);
+    ``min_scales``: each family's smallest scale, below which a component on top is never shrunk."""
     factories = []
     for family in composition.families():
         body = textwrap.indent(sources[family].strip("\n"), "    ")
@@ -99,7 +101,7 @@ def composed_script(composition: Composition, sources: dict[str, str], name: str
             lines.append(f"    placed[{c.label!r}] = prefixed({make}(seeds[{i}], scale), {c.label + '_'!r})")
         elif c.on_top_of:
             lines.append(f"    placed[{c.label!r}] = prefixed(fitted_on_top(placed[{c.on_top_of!r}], {make}, "
-                         f"seeds[{i}], scale), {c.label + '_'!r})")
+                         f"seeds[{i}], scale, {tuple(min_scales[c.family])!r}), {c.label + '_'!r})")
         else:
             lines.append(f"    placed[{c.label!r}] = beside(list(placed.values()), "
                          f"prefixed({make}(seeds[{i}], scale), {c.label + '_'!r}))")
