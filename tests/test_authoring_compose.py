@@ -58,6 +58,7 @@ def test_composed_plan_carries_the_components_and_the_coder_writes_one_script(da
     assert plan.family is None and composition is not None
     assert [(c.label, c.family, c.on_top_of) for c in composition.components] == [
         ("drawer_slide", "drawer_slide", None), ("peg_in_hole", "peg_in_hole", "drawer_slide")]
+    assert plan.scale_limits.min[:2] == (0.7, 0.7)  # the drawer's cabinet keeps room for the peg's block
 
     levers, _ = plan_scenario(client, GenerationRequest(scenario_id="s", prompt="two levers"))
     assert [c.label for c in composition_of(levers.geometric_requirements).components] == ["lever_1", "lever_2"]
