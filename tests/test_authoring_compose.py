@@ -45,6 +45,18 @@ def test_prompt_names_known_families_in_order(prompt, named, on_top):
     assert reading.on_top == on_top and reading.unknown == ()
 
 
+def test_prompt_reading_tells_counts_from_names_and_breaks_ties_by_description():
+    from benchgen_assets.authoring.request_text import KnownFamily
+
+    catalog = [KnownFamily("four_bar", 3, "Four-bar linkage", "A crank, coupler and rocker pinned in a loop."),
+               KnownFamily("block_stacking", 1, "Block stacking", "Free blocks and a pad to stack them on."),
+               KnownFamily("block_in_bin", 1, "Block in bin", "A free block beside an open bin.")]
+    assert [(m.family, m.copies) for m in read_prompt("two four-bar linkages", catalog).mentions] == [("four_bar", 2)]
+    assert [(m.family, m.copies) for m in read_prompt("a four-bar linkage", catalog).mentions] == [("four_bar", 1)]
+    assert [m.family for m in read_prompt("stack three blocks", catalog).mentions] == ["block_stacking"]
+    assert [m.family for m in read_prompt("a block in a bin", catalog).mentions] == ["block_in_bin"]
+
+
 def test_prompt_naming_unknown_things_lists_them():
     assert read_prompt(UNSERVABLE, _known()).unknown == ("humanoid",)
     if not any("gear" in name for name in FAMILIES):

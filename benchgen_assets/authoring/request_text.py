@@ -97,12 +97,15 @@ class PromptReading:
 
 def read_prompt(text: str, families: Iterable[KnownFamily], tier: Optional[int] = None) -> PromptReading:
     """Which known families ``text`` names. A word that names several families counts for the one
-    the prompt names with most words (then the requested tier, then the name order)."""
+    the prompt names with most words (then whose description it echoes most, then the requested
+    tier, then the name order)."""
     families = list(families)
     words = list(parse_request_text(text).words)
     vocab = {f.name: f.name_words() for f in families}
     hits = {f.name: sum(w in vocab[f.name] for w in set(words)) for f in families}
-    rank = {f.name: (-hits[f.name], int(tier is None or f.tier != tier), f.name) for f in families}
+    described = {f.name: sum(w in f.known_words() for w in set(words)) for f in families}
+    rank = {f.name: (-hits[f.name], -described[f.name], int(tier is None or f.tier != tier), f.name)
+            for f in families}
     owner: dict[int, str] = {}
     for i, w in enumerate(words):
         named = [f.name for f in families if w in vocab[f.name]]
@@ -111,7 +114,8 @@ def read_prompt(text: str, families: Iterable[KnownFamily], tier: Optional[int] 
     tiers = {f.name: f.tier for f in families}
     mentions: dict[str, Mention] = {}
     for i, fam in sorted(owner.items()):
-        copies = _NUMBER_WORDS.get(words[i - 1], 1) if i else 1
+        # "two levers" counts; the "four" of "four-bar" names the family
+        copies = _NUMBER_WORDS.get(words[i - 1], 1) if i and words[i - 1] not in vocab[fam] else 1
         # a number counts mechanisms (tier >= 2); in a tier-1 scene of loose objects it counts objects
         copies = min(copies, MAX_COPIES) if tiers[fam] >= 2 else 1
         old = mentions.get(fam)
