@@ -209,6 +209,7 @@ class OracleReport(BaseModel):
     simulated_s: float
     steps: list[OracleStepRun] = Field(default_factory=list)
     final: TaskResult  # the goal scored at the moment of success, or at the time limit
+    final_qpos: list[float] = Field(default_factory=list)  # that state (scene.xml's qpos layout), for the preview
     message: str = ""
 
 
@@ -406,6 +407,12 @@ class ScenarioManifest(BaseModel):
     mjcf_sha256: Optional[str] = None
     stl_sha256: list[str] = Field(default_factory=list)
     script_sha256: str
+    # the task (task.json next to scene.xml) and what the oracle proved
+    instruction: Optional[str] = None
+    predicate: Optional[str] = None  # the goal, readable: predicates joined by AND
+    success_metric: Optional[str] = None  # the oracle's final value per predicate, in the same order ("; ")
+    oracle_time_s: Optional[float] = None  # simulated time the oracle needed to reach the goal
+    time_limit_s: Optional[float] = None
 
 
 class VariantOutcome(BaseModel):

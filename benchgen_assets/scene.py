@@ -109,7 +109,8 @@ class DriveJoint:
 @dataclass
 class CarryPart:
     """Grasp a free part (a mocap weld, orientation kept) and move it through ``waypoints_mm``:
-    displacements of the part from its start pose (mm, world axes), in ``duration_s`` in all;
+    displacements of the part from its start pose as built (mm, world axes; the path starts wherever the
+    part is when grasped and stops at each waypoint), in ``duration_s`` in all;
     let go after the last one unless ``release`` is False."""
 
     part: str

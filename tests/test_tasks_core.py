@@ -6,6 +6,7 @@ Real build server and build123d for the scripts, real MuJoCo for the oracle and 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import textwrap
 from pathlib import Path
@@ -18,7 +19,6 @@ import trimesh
 from benchgen_assets.authoring.agents import validator_feedback
 from benchgen_assets.families import family_source
 from benchgen_assets.physics import compose_mjcf, mjcf_schema_errors, validate_variant
-from benchgen_assets.physics.oracle import run_oracle
 from benchgen_assets.records import (BuildOutput, BuiltPart, GeometryReport, JointCouplingSpec, PinSpec, SandboxError,
                                      SiteSpec, TaskSpec)
 from benchgen_assets.sandbox import run_build
@@ -266,3 +266,56 @@ def test_a_good_task_crosses_the_sandbox_as_versioned_records(tmp_path):
     assert build.task.goal[0].kind == "site_in_box" and build.task.oracle[0].waypoints_mm == [(0.0, 0.0, 10.0)]
     assert [s.name for s in build.sites] == ["mark", "spot"] and build.sites[0].pos_mm == (60.0, 0.0, 25.0)
     assert TaskSpec.model_validate_json(build.task.model_dump_json()) == build.task
+
+
+# -- through Dagster: the blocking solvability check, task.json and the manifest ---------------
+
+@pytest.mark.slow
+def test_unsolvable_variant_fails_the_blocking_solvability_check_and_is_staged_with_its_reason(datasets_dir):
+    import pandas as pd
+    from dagster import DagsterInstance, materialize
+
+    from benchgen_assets.definitions import materializable
+    from benchgen_assets.pipeline import save_request
+    from benchgen_assets.records import GenerationRequest
+    from resources.dagster_resources import shared_resources
+
+    instance = DagsterInstance.ephemeral()
+    save_request(GenerationRequest(scenario_id="fat", family="peg_in_hole", seed=1, variants=1))
+    instance.add_dynamic_partitions("scenarios", ["fat"])
+    fat = family_source("peg_in_hole").replace("peg_r = hole_r - clearance", "peg_r = hole_r + 1.0")
+    result = materialize(materializable, instance=instance, partition_key="fat", resources=shared_resources(),
+                         selection=["generation_request", "scenario_plan", "scenario_script", "validated_scenario",
+                                    "scenario_preview"],
+                         run_config={"ops": {"scenario_script": {"config": {"code_override": fat}}}}, raise_on_error=False)
+    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert [name for name, e in checks.items() if not e.passed] == ["solvability_check"]
+    assert "oracle did not solve the task" in checks["solvability_check"].description
+    assert not result.asset_materializations_for_node("scenario_preview")  # blocked
+    staged = datasets_dir / "benchmarks" / "staging" / "fat" / "v00"
+    report = json.loads((staged / "validation.json").read_text())
+    assert report["oracle"]["solved"] is False and (staged / "task.json").exists()
+
+    assert materialize(materializable, instance=instance, resources=shared_resources(),
+                       selection=["benchmark_manifest"]).success
+    row = pd.read_parquet(datasets_dir / "benchmarks" / "manifest.parquet").iloc[0]
+    assert row["status"] == "rejected" and row["failed_stage"] == "solvability"
+    assert row["instruction"].startswith("Insert the") and row["oracle_time_s"] is None and row["time_limit_s"] == 8.0
+    assert row["success_metric"].endswith(" mm")  # where the oracle got stuck
+
+
+def test_preview_shows_the_start_and_the_oracle_success_side_by_side(tmp_path, coacd_cache):
+    from PIL import Image
+
+    from benchgen_assets.physics import render_preview
+
+    _, report = _validated(tmp_path, family_source("peg_in_hole"), coacd_cache, seed=1)
+    xml = tmp_path / "v" / "scene.xml"
+    pair = np.asarray(Image.open(io.BytesIO(render_preview(xml, width=160, height=120,
+                                                            success_qpos=report.oracle.final_qpos))).convert("RGB"))
+    single = np.asarray(Image.open(io.BytesIO(render_preview(xml, width=160, height=120))).convert("RGB"))
+    assert pair.shape == (120, 320, 3)
+    assert np.array_equal(pair[:, :160], single)  # left: the start
+    assert np.abs(pair[:, 160:].astype(int) - single.astype(int)).mean() > 1.0  # right: the peg has moved
+    with pytest.raises(ValueError, match="nq"):
+        render_preview(xml, success_qpos=[0.0])

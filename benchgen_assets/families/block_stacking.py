@@ -1,5 +1,6 @@
 """Tier 1 — block stacking: two to four free blocks of different sizes lie side by side on a base
-plate; a target pad marks where the stack has to be built."""
+plate; a target pad marks where the stack has to be built. Task: the largest block centred on the
+pad, each next one on the previous, all at rest; the oracle carries them there one by one."""
 
 import random
 

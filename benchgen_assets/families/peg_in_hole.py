@@ -1,5 +1,6 @@
 """Tier 1 — peg in hole: a fixed block with a round or square hole (through or blind) and a free
-peg standing on the table beside it, sized to the hole with a small clearance."""
+peg standing on the table beside it, sized to the hole with a small clearance. Task: the peg's tip
+within 1 mm of the hole's floor; the oracle carries the peg up, over the hole and down in."""
 
 import random
 

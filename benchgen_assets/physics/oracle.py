@@ -14,7 +14,6 @@ current value to ``target`` (smoothstep) and holds it until the oracle ends.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -28,13 +27,7 @@ CHECK_EVERY_S = 0.01
 WELD_SOLREF = (0.01, 1.0)  # stiffer than MuJoCo's 0.02 s so a carried part follows its gripper closely
 SERVO_HZ = 10.0  # position servo bandwidth; gains scale with the joint's own inertia
 GRIP_PREFIX = "oracle_grip_"
-
-
-@dataclass
-class OracleRun:
-    report: OracleReport
-    qpos: np.ndarray  # the state where the oracle stopped (at success, or at the time limit)
-    qvel: np.ndarray
+_DIVERGED = (mujoco.mjtWarning.mjWARN_BADQPOS, mujoco.mjtWarning.mjWARN_BADQVEL, mujoco.mjtWarning.mjWARN_BADQACC)
 
 
 def _smoothstep(x: float) -> float:
@@ -74,7 +67,7 @@ def _oracle_model(xml_path: Path, task: TaskSpec):
     return model, data, joints
 
 
-def run_oracle(xml_path: Path, task: TaskSpec) -> OracleRun:
+def run_oracle(xml_path: Path, task: TaskSpec) -> OracleReport:
     model, data, joints = _oracle_model(Path(xml_path), task)
     dt = model.opt.timestep
     limit_steps = int(round(task.time_limit_s / dt))
@@ -110,13 +103,15 @@ def run_oracle(xml_path: Path, task: TaskSpec) -> OracleRun:
     while success_at is None and taken < limit_steps:  # servos hold, released parts settle
         advance(lambda _t: None)
 
-    solved = success_at is not None
-    message = (f"goal reached at {success_at:.3f} s (time limit {task.time_limit_s:g} s)" if solved else
-               f"the oracle did not reach the goal within {task.time_limit_s:g} s: {describe_failures(result)}")
-    report = OracleReport(solved=solved, time_to_success_s=round(success_at, 4) if solved else None,
-                          time_limit_s=task.time_limit_s, simulated_s=round(float(data.time), 4), steps=steps_run,
-                          final=result, message=message)
-    return OracleRun(report=report, qpos=data.qpos.copy(), qvel=data.qvel.copy())
+    # MuJoCo resets a diverged simulation to its initial state and carries on: never a success
+    diverged = [w.name for w in _DIVERGED if data.warning[w].number > 0]
+    solved = success_at is not None and not diverged
+    message = (f"the simulation diverged during the oracle ({', '.join(diverged)}): {describe_failures(result)}" if diverged
+               else f"goal reached at {success_at:.3f} s (time limit {task.time_limit_s:g} s)" if solved else
+               f"the oracle did not solve the task within time_limit_s={task.time_limit_s:g} s: {describe_failures(result)}")
+    return OracleReport(solved=solved, time_to_success_s=round(success_at, 4) if solved else None,
+                        time_limit_s=task.time_limit_s, simulated_s=round(float(data.time), 4), steps=steps_run,
+                        final=result, final_qpos=[float(x) for x in data.qpos], message=message)
 
 
 def _controller(model, data, step, joints: dict, start: float):
