@@ -111,7 +111,10 @@ def entries() -> list[Example]:
 
 
 def _plan_families(plan: ScenarioPlan) -> list[str]:
-    composition = composition_of(plan.geometric_requirements)
+    try:
+        composition = composition_of(plan.geometric_requirements)
+    except ValueError:  # a hand-edited plan's broken composition line: rank by family and tier only
+        composition = None
     if composition is not None:
         return composition.families()
     return [plan.family] if plan.family else []
