@@ -1,5 +1,6 @@
 """Strict validation of one built variant: geometry → MJCF composition → schema → compile → stability
-→ solvability (the task does not start solved, and its scripted oracle reaches the goal in time).
+→ solvability (every hinge/slide sweeps its whole range without running into the fixed scene, the
+task does not start solved, and its scripted oracle reaches the goal in time).
 
 Stages run in order and stop at the first failure (a later stage cannot mean anything once an
 earlier one failed); every stage that ran is reported with its message and time.
@@ -17,6 +18,7 @@ from benchgen_assets.records import BuildOutput, OracleReport, StageResult, Task
 from benchgen_assets.tasks import score_state
 
 from .decompose import DecompositionError
+from .joint_sweep import sweep_joints_xml
 from .mjcf import CompositionError, compose_mjcf
 from .oracle import run_oracle
 from .schema import mjcf_schema_errors
@@ -75,6 +77,10 @@ def validate_variant(build: BuildOutput, out_dir: Path, *, scenario_id: str, var
         if build.task is None:
             return ("build() returned no Scene.task: a benchmark scene needs Task(instruction, goal=[predicates], "
                     "oracle=[steps that solve it], time_limit_s)")
+        # (joint sweep) a part that jams on its way through its range is no fair task for a policy either
+        sweep = sweep_joints_xml(xml_path)
+        if not sweep.passed:
+            return f"a hinged or sliding part cannot move through its whole joint range: {sweep.message()}"
         report.oracle, failure = solvability_check(xml_path, build.task)
         return failure
 
