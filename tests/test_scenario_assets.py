@@ -11,6 +11,7 @@ from PIL import Image
 from dagster import DagsterInstance, Definitions, materialize
 
 from benchgen_assets.definitions import defs, materializable
+from benchgen_assets.families import FAMILIES
 from benchgen_assets.pipeline import save_request
 from benchgen_assets.records import GenerationRequest, ScenarioPlan
 from benchgen_assets.tasks import load_task
@@ -105,7 +106,7 @@ def test_tier1_scenario_end_to_end(datasets_dir):
     manifest = pd.read_parquet(datasets_dir / "benchmarks" / "manifest.parquet")
     assert list(manifest["variant_id"]) == ["v00", "v01"] and manifest["passed"].all()
     row = manifest.iloc[0]
-    assert row["tier"] == 1 and row["family"] in ("peg_in_hole", "block_stacking")
+    assert row["tier"] == 1 and FAMILIES[row["family"]].tier == 1
     assert row["mjcf_sha256"] == _sha(datasets_dir / row["mjcf_path"])
     assert list(row["stl_sha256"]) == [_sha(datasets_dir / p) for p in row["stl_paths"]]
     assert row["max_velocity"] is not None and json.loads(row["parameters"])

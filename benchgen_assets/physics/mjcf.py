@@ -112,6 +112,7 @@ def compose_mjcf(build: BuildOutput, out_dir: Path, *, decompose: bool = True, c
                 etree.SubElement(body, "site", name=site.name, pos=_v((np.asarray(site.pos_mm, dtype=float) - com) * MM),
                                  size=_f(SITE_SIZE_M), rgba="1 0.2 0.2 1", group=str(SITE_GROUP))
     _add_equalities(root, build, by_name)
+    _exclude_linked_contacts(root, build)
 
     # Swap the whole meshes/ folder in, so meshes of an earlier composition never linger.
     replace_dir(out_dir / "meshes", lambda tmp: [(tmp / name).write_bytes(data) for name, data in sorted(mesh_files.items())])
@@ -147,6 +148,18 @@ def _add_equalities(root: etree._Element, build: BuildOutput, by_name: dict[str,
         anchor = (np.asarray(pin.pos_mm, dtype=float) - np.asarray(a.center_of_mass_mm, dtype=float)) * MM
         etree.SubElement(equality, "connect", name=f"pin{i:02d}_{pin.part_a}_{pin.part_b}", body1=pin.part_a, body2=pin.part_b,
                          anchor=_v(anchor))
+
+
+def _exclude_linked_contacts(root: etree._Element, build: BuildOutput) -> None:
+    """No contacts between coupled parts (meshing gears' collision hulls overlap; the coupling carries
+    the motion) nor between pinned parts (they meet at the pin), as MuJoCo already does for a body and
+    its jointed parent."""
+    pairs = [(c.leader, c.follower) for c in build.couplings] + [(p.part_a, p.part_b) for p in build.pins]
+    if not pairs:
+        return
+    contact = etree.SubElement(root, "contact")
+    for body1, body2 in dict.fromkeys(pairs):
+        etree.SubElement(contact, "exclude", name=f"linked_{body1}_{body2}", body1=body1, body2=body2)
 
 
 def _parents_first(parts: list[BuiltPart]) -> list[BuiltPart]:
