@@ -53,7 +53,11 @@ _GENERIC = _STOP | set(_NUMBER_WORDS) | {
     "some", "next", "beside", "side", "by", "near", "behind", "left", "right", "top", "above", "onto", "atop",
     "upon", "plus", "both", "each", "please", "make", "build", "create", "generate", "give", "me", "i", "want",
     "need", "for", "it", "that", "which", "where", "ha", "have", "can", "must", "should", "is", "are", "be",
-    "one", "variant", "level", "red", "green", "blue", "yellow", "white", "black", "wooden", "metal", "plastic"}
+    "one", "variant", "level", "red", "green", "blue", "yellow", "white", "black", "wooden", "metal", "plastic",
+    # what a robot does in a scene (the task comes from the families named)
+    "put", "place", "insert", "open", "close", "pull", "push", "lift", "raise", "lower", "turn", "rotate", "move",
+    "pick", "grasp", "hold", "drop", "remove", "take", "use", "solve", "learn", "practice", "then", "so", "up",
+    "out", "down", "off", "from"}
 _ON_TOP = {"top", "above", "onto", "atop", "upon"}
 MAX_COPIES = 3
 
