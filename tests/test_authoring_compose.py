@@ -38,6 +38,7 @@ def _known():
     ("two levers", [("lever", 2)], None),
     ("a door and a drawer", [("hinged_door", 1), ("drawer_slide", 1)], None),
     ("10 levers, tier 2", [("lever", 1)], None),
+    ("open the drawer and insert the peg", [("drawer_slide", 1), ("peg_in_hole", 1)], None),
 ])
 def test_prompt_names_known_families_in_order(prompt, named, on_top):
     reading = read_prompt(prompt, _known())

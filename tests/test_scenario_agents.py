@@ -17,8 +17,9 @@ from benchgen_assets.records import GenerationRequest, ScaleLimits, ScenarioPlan
 from resources.llm import FaultConfig, LLMClient, LLMSettings
 
 
-def _client(**faults) -> LLMClient:
-    settings = LLMSettings(backoff_s=0.01, backoff_max_s=0.05, faults=FaultConfig(**faults))
+def _client(max_parse_attempts: int = 3, **faults) -> LLMClient:
+    settings = LLMSettings(backoff_s=0.01, backoff_max_s=0.05, max_parse_attempts=max_parse_attempts,
+                           faults=FaultConfig(**faults))
     return LLMClient(settings, asset="scenario_script", partition="test")
 
 
@@ -121,7 +122,8 @@ def test_loop_repairs_fault_injected_scripts_and_keeps_every_attempt(datasets_di
     for fault_seed in range(12):
         if {"compile", "geometry"} <= kinds_seen:
             break
-        client = _client(seed=fault_seed, domain=1.0, malformed=0.3)
+        # 30 % malformed replies over up to 12 seeds: allow more parse retries than 3 in a row can use up
+        client = _client(seed=fault_seed, domain=1.0, malformed=0.3, max_parse_attempts=6)
         script = generate_script(client, plan, probe, scenario_id=f"loop{fault_seed}", work_dir=tmp_path / str(fault_seed),
                                  max_attempts=4)
         assert script.accepted, [a.feedback for a in script.attempts]
