@@ -94,6 +94,8 @@ def stored_entries() -> list[Example]:
     root = layout.library_root()
     out = []
     for d in sorted(root.iterdir()) if root.is_dir() else []:
+        if d.name.startswith("."):  # the lock file, an entry being swapped in
+            continue
         try:
             entry = LibraryEntry.model_validate_json((d / ENTRY_FILE).read_text())
             out.append(Example(entry=entry, code=(d / SCRIPT_FILE).read_text()))
