@@ -150,7 +150,8 @@ def test_drawer_with_peg_on_top_end_to_end_and_into_the_library(datasets_dir):
     stored = library.stored_entries()
     assert [e.entry.scenarios for e in stored] == [[sid]]
     entry = stored[0].entry
-    assert entry.families == ["drawer_slide", "peg_in_hole"] and entry.predicate and entry.oracle
+    assert entry.families == ["drawer_slide", "peg_in_hole"] and entry.oracle
+    assert "drawer_slide_drawer >=" in entry.predicate and " mm AND " in entry.predicate and "peg_in_hole_" in entry.predicate
     assert all(o.solved for o in entry.oracle)
     # the next composed request gets it as its first worked example; its own scenario does not
     nxt = library.examples_for(plan, exclude_scenario="another")

@@ -123,16 +123,13 @@ def _plan_families(plan: ScenarioPlan) -> list[str]:
 
 
 def _summary(validation: ScenarioValidation) -> dict[str, Any]:
-    """Task and oracle results of the valid variants, from their reports and exported task.json."""
-    from benchgen_assets.tasks import TASK_FILE, load_task
-
+    """Task (from the first valid variant's manifest row) and oracle results of the valid variants."""
     valid = [v for v in validation.variants if v.report.passed]
-    task = next((load_task(d) for d in (layout.benchmarks_root().parent / v.manifest.dir for v in valid)
-                 if (d / TASK_FILE).is_file()), None)
+    first = valid[0].manifest if valid else None
     return {
-        "instruction": task.instruction if task else "",
-        "predicate": task.predicate_text() if task else "",
-        "time_limit_s": task.time_limit_s if task else None,
+        "instruction": (first and first.instruction) or "",
+        "predicate": (first and first.predicate) or "",
+        "time_limit_s": first.time_limit_s if first else None,
         "oracle": [OracleSummary(variant_id=v.report.variant_id, solved=v.report.oracle.solved,
                                  time_to_success_s=v.report.oracle.time_to_success_s,
                                  time_limit_s=v.report.oracle.time_limit_s)
