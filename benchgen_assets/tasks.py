@@ -36,11 +36,24 @@ def load_task(scene_dir: Union[str, Path]) -> TaskSpec:
     return TaskSpec.model_validate_json(path.read_text(encoding="utf-8"))
 
 
+# evaluate() is called every step of a rollout: the task and model are read once per file version
+@lru_cache(maxsize=16)
+def _cached_task(scene_dir: str, mtime_ns: int) -> TaskSpec:
+    return load_task(scene_dir)
+
+
 @lru_cache(maxsize=16)
 def _model(xml_path: str, mtime_ns: int):
     import mujoco
 
     return mujoco.MjModel.from_xml_path(xml_path)
+
+
+def _mtime_ns(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except FileNotFoundError:
+        return -1  # load_task / MuJoCo then say what is missing
 
 
 def evaluate(scene_dir: Union[str, Path], state: Any) -> TaskResult:
@@ -51,7 +64,7 @@ def evaluate(scene_dir: Union[str, Path], state: Any) -> TaskResult:
     import mujoco
     import numpy as np
 
-    task = load_task(scene_dir)
+    task = _cached_task(str(scene_dir), _mtime_ns(Path(scene_dir) / TASK_FILE))
     if isinstance(state, mujoco.MjData):
         return score_state(state.model, state, task)
     try:
@@ -59,7 +72,7 @@ def evaluate(scene_dir: Union[str, Path], state: Any) -> TaskResult:
     except (TypeError, ValueError) as exc:
         raise TaskError("state must be a mujoco.MjData or a (qpos, qvel) pair of arrays") from exc
     xml = Path(scene_dir) / SCENE_FILE
-    model = _model(str(xml), xml.stat().st_mtime_ns)
+    model = _model(str(xml), _mtime_ns(xml))
     qpos, qvel = np.asarray(qpos, dtype=float).ravel(), np.asarray(qvel, dtype=float).ravel()
     if qpos.shape != (model.nq,) or qvel.shape != (model.nv,):
         raise TaskError(f"the scene has nq={model.nq}, nv={model.nv}; got qpos of {qpos.size} and qvel of {qvel.size} values")
