@@ -189,3 +189,34 @@ def test_coder_prompt_carries_the_contract_and_bounded_relevant_examples(dataset
     assert [e.entry.family for e in small] == ["lever"]
     text = coder_messages(lever, examples)[1]["content"]
     assert text.index("### Example 1: Lever on a fulcrum (family lever, tier 2, shipped)") < text.index("```json input")
+
+
+def _accept_in_process(args):
+    from benchgen_assets.records import (ScenarioManifest, ScenarioValidation, ValidationReport, VariantOutcome)
+    from benchgen_assets.variant_runner import code_sha256
+
+    scenario_id, code = args
+    plan = ScenarioPlan(title="Lever", family="lever", tier=2, summary="s", geometric_requirements=["g"],
+                        learning_objectives=["l"], self_verification=["v"])
+    report = ValidationReport(scenario_id=scenario_id, variant_id="v00", seed=1, scale=(1, 1, 1), passed=True)
+    manifest = ScenarioManifest(scenario_id=scenario_id, variant_id="v00", name="lever", title="Lever", tier=2,
+                                family="lever", seed=1, scale=(1, 1, 1), status="valid", dir="x",
+                                validation_path="x/validation.json", script_sha256=code_sha256(code),
+                                instruction="Tip the beam.", predicate="joint of beam >= 0.2 rad", time_limit_s=5.0)
+    script = ScenarioScript(scenario_id=scenario_id, code=code, accepted=True, source="coder", attempts=[],
+                            code_sha256=code_sha256(code))
+    library.add_accepted(plan, script, ScenarioValidation(scenario_id=scenario_id,
+                                                          variants=[VariantOutcome(manifest=manifest, report=report)]))
+
+
+def test_parallel_acceptances_of_one_script_make_one_entry_with_every_scenario(datasets_dir):
+    import multiprocessing
+
+    jobs = [(f"s{i}", "A = 1\n" if i % 2 else "B = 2\n") for i in range(8)]
+    with multiprocessing.get_context("fork").Pool(4) as pool:
+        pool.map(_accept_in_process, jobs)
+    stored = {e.code: e.entry for e in library.stored_entries()}
+    assert set(stored) == {"A = 1\n", "B = 2\n"}
+    assert stored["A = 1\n"].scenarios == ["s1", "s3", "s5", "s7"] and stored["B = 2\n"].scenarios == ["s0", "s2", "s4", "s6"]
+    assert stored["A = 1\n"].predicate == "joint of beam >= 0.2 rad"
+    assert not [p for p in (datasets_dir / "library").iterdir() if p.name.startswith(".") and p.name != ".lock"]
