@@ -162,6 +162,8 @@ def validate_scenario(scenario_id: str, plan: ScenarioPlan, script: ScenarioScri
     result = ScenarioValidation(scenario_id=scenario_id, variants=outcomes)
     atomic_write_json(scenario / "scenario.json", result.model_dump(mode="json"))
     shutil.rmtree(layout.work_dir(scenario_id), ignore_errors=True)
+    from benchgen_assets.authoring.library import add_accepted  # the task library: later coder prompts' examples
+    add_accepted(plan, script, result)
     return result
 
 

@@ -1,8 +1,7 @@
 """The LLM resource through real litellm: the offline author and a local OpenAI-compatible server."""
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 from dagster import AssetExecutionContext, DynamicPartitionsDefinition, asset, materialize
@@ -10,6 +9,7 @@ from pydantic import BaseModel
 
 from resources.dagster_resources import LLMResource
 from resources.llm import LLMCallError, LLMClient, LLMSettings, FaultConfig, image_part, input_block, offline_role
+from tests.openai_stub import send_chat_completion, serving
 
 
 class Sum(BaseModel):
@@ -143,18 +143,7 @@ class _OpenAIish(BaseHTTPRequestHandler):
             return
         user = body["messages"][-1]["content"]
         numbers = json.loads(user.split("```json input\n", 1)[1].rsplit("\n```", 1)[0])["numbers"]
-        reply = {
-            "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": body["model"],
-            "choices": [{"index": 0, "finish_reason": "stop",
-                         "message": {"role": "assistant", "content": json.dumps({"total": sum(numbers), "words": []})}}],
-            "usage": {"prompt_tokens": 123, "completion_tokens": 17, "total_tokens": 140},
-        }
-        data = json.dumps(reply).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        send_chat_completion(self, body["model"], json.dumps({"total": sum(numbers), "words": []}), 123, 17)
 
     def log_message(self, *args):
         pass
@@ -164,11 +153,8 @@ class _OpenAIish(BaseHTTPRequestHandler):
 def openai_server():
     _OpenAIish.seen = []
     _OpenAIish.fail_first = 0
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _OpenAIish)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1", _OpenAIish
-    server.shutdown()
+    with serving(_OpenAIish) as base:
+        yield base, _OpenAIish
 
 
 def test_hosted_path_through_litellm_against_local_server(datasets_dir, openai_server, monkeypatch):
