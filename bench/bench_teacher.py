@@ -17,13 +17,14 @@ import argparse
 import io
 import os
 import platform
-import re
 import sys
 import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench.results import write_section  # noqa: E402
+
 os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
 os.environ.pop("BENCHGEN_LLM_MODEL", None)
 
@@ -114,14 +115,6 @@ def render(args, runs: dict[float, dict], tokens: dict) -> str:
     return "\n".join(lines)
 
 
-def write_section(text: str) -> None:
-    path = ROOT / "bench" / "RESULTS.md"
-    current = path.read_text() if path.exists() else "# Benchmark results\n"
-    pattern = re.compile(r"## Agentic teacher\n.*?(?=\n## |\Z)", re.S)
-    updated = pattern.sub(lambda _: text.rstrip() + "\n", current) if pattern.search(current) else current.rstrip() + "\n\n" + text
-    path.write_text(updated)
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--episodes", type=Path, default=ROOT / "datasets" / "oxe")
@@ -136,7 +129,7 @@ def main() -> int:
     text = render(args, runs, tokens)
     print(text)
     if args.write:
-        write_section(text)
+        write_section("## Agentic teacher", text)
     return 0
 
 

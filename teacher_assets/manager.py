@@ -3,15 +3,18 @@
     python -m teacher_assets.manager run [--episodes DIR] [--workers N]
     python -m teacher_assets.manager import --from rlds|lerobot SRC --out DIR [--camera NAME]
 
-Discovers the episodes, adds their partitions to the project's Dagster instance, materializes each
-episode's chain of assets (with its blocking checks) in a few worker processes — every episode is
-one Dagster run, visible with its lineage in the UI — then the proposer dataset, and prints progress
-and a summary (accepted / skipped / invalid / rejected / repaired with reasons, tokens, wall time).
+Discovers the episodes, adds their partitions to the project's Dagster instance and materializes
+every episode's chain of assets (with its blocking checks) as a few Dagster runs over partition
+ranges, one per worker process (at most ``$BENCHGEN_EPISODES_PER_RUN`` episodes each) — every
+episode stays its own partition with its lineage in the UI — then the proposer dataset, and prints
+progress and a summary (accepted / skipped / invalid / rejected / repaired with reasons, tokens,
+wall time).
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import multiprocessing
 import sys
 import time
@@ -21,19 +24,24 @@ from typing import Optional
 
 from pydantic import BaseModel
 
+from resources.atomic import DatasetWriteError, require_writable
 from resources.paths import datasets_root, ensure_dagster_home
+
+RANGE_START_TAG, RANGE_END_TAG = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
+# The CLI prints each episode's outcome and reason itself; the full logs and tracebacks are in the UI.
+QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
 class EpisodeRun(BaseModel):
     episode_id: str
     run_id: str
     success: bool
-    status: str  # the episode's status, or "failed" when the run failed (a failed or blocking check)
+    status: str  # the episode's status; "failed" when a stage raised or a blocking check failed
     reason: str = ""
     repaired: bool = False
     prompt_tokens: int = 0
     completion_tokens: int = 0
-    seconds: float = 0.0
+    seconds: float = 0.0  # wall time of the run the episode was part of
 
 
 class RunOptions(BaseModel):
@@ -41,39 +49,95 @@ class RunOptions(BaseModel):
     fault_domain: float = 0.0
     fault_seed: int = 0
     strict: bool = True
+    calls_in_flight: int = 1  # LLMResource.calls_in_flight: for a hosted model
+    max_rpm: Optional[float] = None  # LLMResource.max_rpm: the provider's requests-per-minute limit
 
 
-def _materialize_episode(episode_id: str, options: RunOptions) -> EpisodeRun:
-    """One Dagster run: every episode asset and check for one partition, in the project instance."""
+def episode_ids(episodes_dir: Path, out=sys.stdout) -> list[str]:
+    """The folder's episode ids, without loading the episodes (the ``oxe_episode`` asset does that, in
+    the runs, and records an invalid one with its reason)."""
+    from teacher_assets.episodes.loader import episode_id_for
+    from teacher_assets.episodes.watch import list_episode_folders
+
+    folders = list_episode_folders(episodes_dir)
+    used = {f.path for f in folders.values()}
+    for folder in sorted(p for p in episodes_dir.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))):
+        if str(folder) not in used:
+            why = "another folder gives the same episode id" if episode_id_for(folder.name) else "no episode id"
+            print(f"ignored: {folder}: {why}", file=out)
+    return list(folders)
+
+
+def plan_batches(partition_order: list[str], episode_ids: list[str], batch_size: int) -> list[list[str]]:
+    """Runs to launch: each a range of partitions that are next to each other in the instance's
+    order (a range run covers every partition between its ends) and holds at most ``batch_size``."""
+    position = {key: i for i, key in enumerate(partition_order)}
+    batches: list[list[str]] = []
+    for key in sorted(episode_ids, key=position.__getitem__):
+        last = batches[-1] if batches else None
+        if last and len(last) < batch_size and position[last[-1]] == position[key] - 1:
+            last.append(key)
+        else:
+            batches.append([key])
+    return batches
+
+
+def _episode_runs(result, batch: list[str], seconds: float) -> list[EpisodeRun]:
+    """Each episode's outcome in a run: its final state, or why the run stopped it."""
+    runs = []
+    states = {}
+    if result.success:
+        value = result.output_for_node("bt_score")
+        states = value if len(batch) > 1 else {batch[0]: value}
+    failed_checks: dict[Optional[str], list[str]] = {}
+    for e in result.get_asset_check_evaluations():
+        if not e.passed:
+            failed_checks.setdefault(e.partition, []).append(e.check_name)
+    # The user code's error, not Dagster's wrapper around it (e.g. a full disk, named with its path).
+    step_errors = [f"{e.step_key}: {(e.event_specific_data.error.cause or e.event_specific_data.error).message.strip().splitlines()[-1]}"
+                   for e in result.all_events if e.is_step_failure and e.event_specific_data.error]
+    for key in batch:
+        run = EpisodeRun(episode_id=key, run_id=result.run_id, success=result.success, status="failed",
+                         seconds=round(seconds, 2))
+        state = states.get(key)
+        if state is not None:
+            run.status, run.reason, run.repaired = state.status, state.reason or "", state.repaired
+            run.prompt_tokens = sum(c.prompt_tokens for c in state.audit)
+            run.completion_tokens = sum(c.completion_tokens for c in state.audit)
+            run.success = state.status != "failed"
+        else:
+            checks = failed_checks.get(key) or failed_checks.get(None)
+            run.reason = f"failed checks: {', '.join(checks)}" if checks else f"failed step {'; '.join(step_errors)}"
+        runs.append(run)
+    return runs
+
+
+def _materialize_batch(batch: list[str], options: RunOptions) -> list[EpisodeRun]:
+    """One Dagster run: every episode asset and check over a range of partitions, in the project instance."""
     from dagster import DagsterInstance, materialize
 
-    from resources.dagster_resources import LLMResource
+    from resources.dagster_resources import LLMResource, shared_resources
     from teacher_assets.defs.assets import EPISODE_ASSETS
     from teacher_assets.defs.checks import TEACHER_CHECKS
 
     started = time.monotonic()
+    tags = {"teacher/launched_by": "teacher_assets.manager"}
+    if len(batch) == 1:
+        tags["teacher/episode"] = batch[0]
+    else:
+        tags.update({RANGE_START_TAG: batch[0], RANGE_END_TAG: batch[-1]})
     with DagsterInstance.get() as instance:
         result = materialize(
-            [*EPISODE_ASSETS, *TEACHER_CHECKS], partition_key=episode_id, instance=instance,
-            resources={"llm": LLMResource(fault_domain=options.fault_domain, fault_seed=options.fault_seed)},
+            [*EPISODE_ASSETS, *TEACHER_CHECKS], partition_key=batch[0] if len(batch) == 1 else None,
+            instance=instance, tags=tags, raise_on_error=False,
+            resources={**shared_resources(),
+                       "llm": LLMResource(fault_domain=options.fault_domain, fault_seed=options.fault_seed,
+                                          calls_in_flight=options.calls_in_flight, max_rpm=options.max_rpm)},
             run_config={"ops": {"oxe_episode": {"config": {"episodes_dir": options.episodes_dir}},
                                 "bt_draft": {"config": {"strict": options.strict}}},
-                         "loggers": {"console": {"config": {"log_level": "WARNING"}}}},
-            tags={"teacher/episode": episode_id, "teacher/launched_by": "teacher_assets.manager"},
-            raise_on_error=False,
+                        **QUIET},
         )
-    run = EpisodeRun(episode_id=episode_id, run_id=result.run_id, success=result.success, status="failed",
-                     seconds=round(time.monotonic() - started, 2))
-    if result.success:
-        state = result.output_for_node("bt_score")
-        run.status, run.reason, run.repaired = state.status, state.reason or "", state.repaired
-        run.prompt_tokens = sum(c.prompt_tokens for c in state.audit)
-        run.completion_tokens = sum(c.completion_tokens for c in state.audit)
-    else:
-        failed = [e.check_name for e in result.get_asset_check_evaluations() if not e.passed]
-        steps = [e.step_key for e in result.all_events if e.is_step_failure]
-        run.reason = f"failed checks: {', '.join(failed)}" if failed else f"failed steps: {', '.join(steps)}"
-    return run
+    return _episode_runs(result, batch, time.monotonic() - started)
 
 
 def _materialize_dataset() -> dict:
@@ -83,47 +147,53 @@ def _materialize_dataset() -> dict:
 
     with DagsterInstance.get() as instance:
         result = materialize([proposer_dataset], instance=instance, tags={"teacher/launched_by": "teacher_assets.manager"},
-                             run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}})
+                             run_config=QUIET)
     return result.output_for_node("proposer_dataset")
 
 
 def run(episodes_dir: Path, *, workers: int = 2, options: Optional[RunOptions] = None, out=sys.stdout) -> dict:
     from dagster import DagsterInstance
 
-    from teacher_assets.defs.assets import episodes_partitions
-    from teacher_assets.episodes import discover_episodes
+    from teacher_assets.defs.assets import episodes_partitions, episodes_per_run
 
     ensure_dagster_home()
+    require_writable(datasets_root())  # a read-only or full datasets disk: one clear error before any work
     episodes_dir = episodes_dir.resolve()
     options = options or RunOptions(episodes_dir=str(episodes_dir))
-    found = discover_episodes(episodes_dir)
-    ids = [e.id for e in found if e.id]
-    for e in found:
-        if not e.id:
-            print(f"ignored: {e.path}: {getattr(e, 'reason', 'no episode id')}", file=out)
+    ids = episode_ids(episodes_dir, out)
     if not ids:
         print(f"no episodes in {episodes_dir}", file=out)
         return {}
     with DagsterInstance.get() as instance:
         known = set(instance.get_dynamic_partitions(episodes_partitions.name))
         instance.add_dynamic_partitions(episodes_partitions.name, [i for i in ids if i not in known])
-    print(f"{len(ids)} episodes from {episodes_dir}; {workers} worker(s); DAGSTER_HOME={ensure_dagster_home()}", file=out)
+        order = instance.get_dynamic_partitions(episodes_partitions.name)
+    batches = plan_batches(order, ids, min(episodes_per_run(), math.ceil(len(ids) / workers)))
+    print(f"{len(ids)} episodes from {episodes_dir}; {len(batches)} run(s) over {workers} worker(s); "
+          f"DAGSTER_HOME={ensure_dagster_home()}", file=out)
 
     started = time.monotonic()
     runs: list[EpisodeRun] = []
-    # Spawned workers: a clean interpreter each (no forked Dagster/SQLite state).
+    # Spawned workers: a clean interpreter each (no forked Dagster/SQLite state); each imports once.
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = {pool.submit(_materialize_episode, i, options): i for i in ids}
-        for n, fut in enumerate(as_completed(futures), 1):
+        futures = {pool.submit(_materialize_batch, batch, options): batch for batch in batches}
+        for fut in as_completed(futures):
             try:
-                r = fut.result()
-            except Exception as exc:  # noqa: BLE001 — a crashed worker loses one episode, not the run
-                r = EpisodeRun(episode_id=futures[fut], run_id="", success=False, status="failed",
-                               reason=f"{type(exc).__name__}: {exc}")
-            runs.append(r)
-            flag = " (repaired)" if r.repaired else ""
-            why = f" — {r.reason}" if r.status != "accepted" else ""
-            print(f"[{n}/{len(ids)}] {r.episode_id}: {r.status}{flag} in {r.seconds:.1f}s{why}", file=out, flush=True)
+                done = fut.result()
+            except Exception as exc:  # noqa: BLE001 — a crashed worker loses its batch, not the others
+                done = [EpisodeRun(episode_id=i, run_id="", success=False, status="failed",
+                                   reason=f"{type(exc).__name__}: {exc}") for i in futures[fut]]
+            for r in done:
+                runs.append(r)
+                flag = " (repaired)" if r.repaired else ""
+                why = f" — {r.reason}" if r.status != "accepted" else ""
+                print(f"[{len(runs)}/{len(ids)}] {r.episode_id}: {r.status}{flag}{why}", file=out, flush=True)
+    marker = f"{DatasetWriteError.__name__}: "
+    disk = next((r.reason.split(marker, 1)[1] for r in runs if marker in r.reason), None)
+    if disk:  # the datasets disk filled up (or turned read-only) during the runs: say so once, plainly
+        print(f"\nerror: {disk}\n(the proposer dataset was not rebuilt; free space or fix the folder, then run "
+              "again: finished stages come from the LLM cache)", file=out)
+        return {"runs": [r.model_dump() for r in runs], "disk_error": disk, "wall_s": time.monotonic() - started}
     summary = _materialize_dataset()
     wall = time.monotonic() - started
 
@@ -177,11 +247,15 @@ def main(argv: Optional[list[str]] = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     p_run = sub.add_parser("run", help="materialize the teacher for every episode in a folder")
     p_run.add_argument("--episodes", type=Path, default=None, help="episode folder (default: <datasets>/oxe)")
-    p_run.add_argument("--workers", type=int, default=2, help="worker processes, one Dagster run at a time each")
+    p_run.add_argument("--workers", type=int, default=2,
+                       help="worker processes, each running a Dagster run over a range of episodes")
     p_run.add_argument("--fault-domain", type=float, default=0.0,
                        help="offline teacher only: share of wrong answers (exercises critic and repair loops)")
     p_run.add_argument("--fault-seed", type=int, default=0)
     p_run.add_argument("--lenient", action="store_true", help="a critic REJECT does not skip the episode")
+    p_run.add_argument("--calls-in-flight", type=int, default=1,
+                       help="hosted model: episodes each LLM step works on at once per run (calls in flight)")
+    p_run.add_argument("--max-rpm", type=float, default=None, help="hosted model: requests per minute, at most")
     p_imp = sub.add_parser("import", help="turn RLDS (Open X-Embodiment) or LeRobot episodes into episode folders")
     p_imp.add_argument("--from", dest="source_format", required=True, choices=["rlds", "lerobot"])
     p_imp.add_argument("src", type=Path, help="RLDS: a TFDS folder (or tfrecord file); LeRobot: the dataset root")
@@ -199,8 +273,15 @@ def main(argv: Optional[list[str]] = None) -> int:
         print(f"error: {episodes} is not a folder", file=sys.stderr)
         return 2
     options = RunOptions(episodes_dir=str(episodes.resolve()), fault_domain=args.fault_domain,
-                         fault_seed=args.fault_seed, strict=not args.lenient)
-    result = run(episodes, workers=max(1, args.workers), options=options)
+                         fault_seed=args.fault_seed, strict=not args.lenient,
+                         calls_in_flight=max(1, args.calls_in_flight), max_rpm=args.max_rpm)
+    try:
+        result = run(episodes, workers=max(1, args.workers), options=options)
+    except DatasetWriteError as exc:  # found before any work: the datasets folder is read-only or full
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if result.get("disk_error"):
+        return 2
     return 0 if result and all(r["status"] != "failed" for r in result["runs"]) else 1
 
 

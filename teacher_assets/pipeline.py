@@ -27,7 +27,8 @@ from .agents.schemas import AgentCallRecord, FeasibilityReply, SceneReport
 from .agents.validation import SCORE_THRESHOLD, ConformanceOutcome, ScoreOutcome, enforce_conformance, judge_tree
 from .bt.transforms import SubtreeMap
 
-Status = Literal["running", "accepted", "invalid", "skipped", "rejected"]
+# "failed": a stage raised, or a blocking check failed, for this episode in a run over many episodes.
+Status = Literal["running", "accepted", "invalid", "skipped", "rejected", "failed"]
 OUTCOMES_DIR = "_outcomes"  # per-episode outcome records inside the proposer folder
 
 

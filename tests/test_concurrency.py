@@ -1,7 +1,8 @@
 """Concurrency as the daemon enforces it, on the project's instance settings with smaller limits:
-a backfill of three episode partitions (as launched from the UI) runs its partition runs side by
-side but at most ``max_concurrent_runs`` at once, and the LLM-calling steps of all runs share the
-``llm`` pool (limit 1 here: never two at the same time, whatever run they belong to)."""
+a backfill of six episode partitions (as launched from the UI) is split by the episode assets'
+backfill policy into runs over ranges of two partitions, which run side by side but at most
+``max_concurrent_runs`` at once, and the LLM-calling steps of all runs share the ``llm`` pool
+(limit 1 here: never two at the same time, whatever run they belong to)."""
 
 from __future__ import annotations
 
@@ -13,10 +14,11 @@ import yaml
 
 from resources.dagster_resources import LLM_POOL
 from resources.paths import PROJECT_ROOT
+from teacher_assets.defs.assets import EPISODES_PER_RUN_ENV
 from tests.webserver import graphql, running_dagster_dev
 
-EPISODES = ["pick_cup_place_tray", "apple_into_bowl", "open_drawer"]
-MAX_RUNS, LLM_LIMIT = 2, 1
+EPISODES = ["pick_cup_place_tray", "apple_into_bowl", "open_drawer", "lamp_on", "stove_off", "close_cabinet_door"]
+MAX_RUNS, LLM_LIMIT, PER_RUN = 2, 1, 2
 LAUNCH_BACKFILL = """mutation ($params: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams: $params) {
     __typename ... on LaunchBackfillSuccess { backfillId } ... on PythonError { message } } }"""
 BACKFILL_RUNS = """query ($tags: [ExecutionTag!]) { runsOrError(filter: {tags: $tags}) { ... on Runs { results {
@@ -45,7 +47,7 @@ def test_backfill_runs_in_parallel_under_the_queue_limit_and_llm_steps_share_the
     for name in EPISODES:
         shutil.copytree(PROJECT_ROOT / "datasets" / "oxe" / name, datasets / "oxe" / name)
     env = {"BENCHGEN_DATASETS": str(datasets), "BENCHGEN_EPISODES_DIR": str(datasets / "oxe"),
-           "MUJOCO_GL": "osmesa", "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+           "MUJOCO_GL": "osmesa", "LITELLM_LOCAL_MODEL_COST_MAP": "True", EPISODES_PER_RUN_ENV: str(PER_RUN)}
 
     from dagster import DagsterInstance
 
@@ -73,17 +75,19 @@ def test_backfill_runs_in_parallel_under_the_queue_limit_and_llm_steps_share_the
         deadline = time.monotonic() + 420
         while True:
             runs = graphql(url, BACKFILL_RUNS, {"tags": tags})["runsOrError"]["results"]
-            if len(runs) == len(EPISODES) and all(r["status"] in ("SUCCESS", "FAILURE", "CANCELED") for r in runs):
+            if len(runs) == len(EPISODES) // PER_RUN and all(r["status"] in ("SUCCESS", "FAILURE", "CANCELED") for r in runs):
                 break
             assert time.monotonic() < deadline, f"backfill not done: {[(r['runId'], r['status']) for r in runs]}"
             time.sleep(2)
 
-    assert [r["status"] for r in runs] == ["SUCCESS"] * len(EPISODES), runs
-    partitions = {next(t["value"] for t in r["tags"] if t["key"] == "dagster/partition") for r in runs}
-    assert partitions == set(EPISODES)
+    assert [r["status"] for r in runs] == ["SUCCESS"] * (len(EPISODES) // PER_RUN), runs
+    # Each run covers a range of two neighbouring partitions; together they cover every episode once.
+    ranges = [tuple(next(t["value"] for t in r["tags"] if t["key"] == f"dagster/asset_partition_range_{end}")
+                    for end in ("start", "end")) for r in runs]
+    assert sorted(ranges) == sorted(zip(EPISODES[::2], EPISODES[1::2]))
     # Runs: in parallel, but never more than the queue allows.
     assert _overlaps([(r["startTime"], r["endTime"]) for r in runs]) == MAX_RUNS
     # LLM steps: across all runs, never more than the pool's limit at once.
     llm_spans = [(s["startTime"], s["endTime"]) for r in runs for s in r["stepStats"] if s["stepKey"] in llm_steps]
-    assert len(llm_spans) == len(EPISODES) * len(llm_steps)
+    assert len(llm_spans) == len(EPISODES) // PER_RUN * len(llm_steps)
     assert _overlaps(llm_spans) == LLM_LIMIT

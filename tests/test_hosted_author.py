@@ -5,14 +5,13 @@ Dagster chain: sandbox, validation, the oracle's solvability check, export; it e
 library and becomes a worked example of the next coder prompt for that family."""
 
 import json
-from http.server import BaseHTTPRequestHandler
 
 import pytest
 from benchgen_assets.authoring import library
 from benchgen_assets.authoring.agents import coder_messages
 from benchgen_assets.families import FAMILIES
 from benchgen_assets.records import GenerationRequest, ScenarioPlan, ScenarioValidation
-from tests.openai_stub import send_chat_completion, serving
+from tests.llm_server import serving
 from tests.scenario_runs import materialize_scenario
 
 GATE_SCRIPT = '''"""A sliding gate: a rail with an end post, and a gate panel that slides along +x on the rail."""
@@ -70,35 +69,25 @@ GATE_PLAN = {
 }
 
 
-class _HostedModel(BaseHTTPRequestHandler):
-    """An OpenAI-compatible chat endpoint answering each agent by its system prompt."""
-
-    seen: list = []
-
-    def do_POST(self):  # noqa: N802
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        system = body["messages"][0]["content"]
-        type(self).seen.append(body)
-        if system.startswith("You are the Planner"):
-            answer = GATE_PLAN
-        elif system.startswith("You are the Coder"):
-            answer = {"code": GATE_SCRIPT, "notes": "a new family: sliding gate"}
-        else:
-            answer = {"decision": "approve", "issues": [], "summary": "follows the plan and the contract"}
-        send_chat_completion(self, body["model"], json.dumps(answer), 1000, 300)
-
-    def log_message(self, *args):
-        pass
+def _hosted_answer(body: dict) -> str:
+    """Each agent answered by its system prompt, as a hosted model would."""
+    system = body["messages"][0]["content"]
+    if system.startswith("You are the Planner"):
+        answer = GATE_PLAN
+    elif system.startswith("You are the Coder"):
+        answer = {"code": GATE_SCRIPT, "notes": "a new family: sliding gate"}
+    else:
+        answer = {"decision": "approve", "issues": [], "summary": "follows the plan and the contract"}
+    return json.dumps(answer)
 
 
 @pytest.fixture
 def hosted_model(monkeypatch):
-    _HostedModel.seen = []
-    with serving(_HostedModel) as base:
+    with serving(_hosted_answer) as (base, server):
         monkeypatch.setenv("BENCHGEN_LLM_MODEL", "openai/test-model")
         monkeypatch.setenv("BENCHGEN_LLM_API_BASE", base)
         monkeypatch.setenv("OPENAI_API_KEY", "sk-local-test")
-        yield _HostedModel
+        yield server
 
 
 def test_hosted_model_authors_a_new_family_through_the_whole_chain(datasets_dir, hosted_model):
@@ -111,11 +100,12 @@ def test_hosted_model_authors_a_new_family_through_the_whole_chain(datasets_dir,
     assert checks.get("solvability_check") is True and all(checks.values())
 
     # every call went to the local server: planner, coder, reviewer
-    systems = [b["messages"][0]["content"].split(".")[0] for b in hosted_model.seen]
+    bodies = [r["body"] for r in hosted_model.seen]
+    systems = [b["messages"][0]["content"].split(".")[0] for b in bodies]
     assert systems == ["You are the Planner of a benchmark scenario generator for robot learning",
                        "You are the Coder of a benchmark scenario generator for robot learning",
                        "You are the Internal Reviewer of a benchmark scenario generator"]
-    coder_prompt = hosted_model.seen[1]["messages"]
+    coder_prompt = bodies[1]["messages"]
     # the contract and worked examples (shipped tier-2 family scripts) reached the hosted coder
     assert "JointAtLeast" in coder_prompt[0]["content"] and "benchgen_assets.scene" in coder_prompt[0]["content"]
     assert "### Example 1:" in coder_prompt[1]["content"] and "tier 2, shipped" in coder_prompt[1]["content"]

@@ -1,7 +1,6 @@
 """The LLM resource through real litellm: the offline author and a local OpenAI-compatible server."""
 
 import json
-from http.server import BaseHTTPRequestHandler
 
 import pytest
 from dagster import AssetExecutionContext, DynamicPartitionsDefinition, asset, materialize
@@ -9,11 +8,10 @@ from pydantic import BaseModel
 
 from resources.dagster_resources import LLMResource
 from resources.llm import LLMCallError, LLMClient, LLMSettings, FaultConfig, image_part, input_block, offline_role
-from tests.openai_stub import send_chat_completion, serving
+from tests.llm_server import serving
 
 
 class Sum(BaseModel):
-    total: int
     words: list[str]
 
 
@@ -127,34 +125,16 @@ def test_unknown_role_or_handler_bug_is_a_clear_error_not_retried(datasets_dir):
 SECRET = "sk-test-DO-NOT-LEAK-1234567890abcdef"
 
 
-class _OpenAIish(BaseHTTPRequestHandler):
-    seen: list = []
-    fail_first: int = 0
-
-    def do_POST(self):  # noqa: N802
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        type(self).seen.append({"path": self.path, "auth": self.headers.get("Authorization"), "body": body})
-        if type(self).fail_first > 0:
-            type(self).fail_first -= 1
-            self.send_response(503)
-            self.send_header("Content-Type", "application/json")
-            self.end_headers()
-            self.wfile.write(b'{"error": {"message": "overloaded", "type": "server_error"}}')
-            return
-        user = body["messages"][-1]["content"]
-        numbers = json.loads(user.split("```json input\n", 1)[1].rsplit("\n```", 1)[0])["numbers"]
-        send_chat_completion(self, body["model"], json.dumps({"total": sum(numbers), "words": []}), 123, 17)
-
-    def log_message(self, *args):
-        pass
+def _sum_reply(body: dict) -> str:
+    user = body["messages"][-1]["content"]
+    numbers = json.loads(user.split("```json input\n", 1)[1].rsplit("\n```", 1)[0])["numbers"]
+    return json.dumps({"total": sum(numbers), "words": []})
 
 
 @pytest.fixture
 def openai_server():
-    _OpenAIish.seen = []
-    _OpenAIish.fail_first = 0
-    with serving(_OpenAIish) as base:
-        yield base, _OpenAIish
+    with serving(_sum_reply) as (base, handler):
+        yield base, handler
 
 
 def test_hosted_path_through_litellm_against_local_server(datasets_dir, openai_server, monkeypatch):

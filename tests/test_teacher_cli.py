@@ -5,9 +5,10 @@ import shutil
 import subprocess
 import sys
 
-from dagster import DagsterInstance, RunsFilter
+from dagster import AssetKey, DagsterInstance, RunsFilter
 
 from resources.paths import PROJECT_ROOT
+from teacher_assets.manager import RANGE_END_TAG, RANGE_START_TAG
 
 SAMPLES = PROJECT_ROOT / "datasets" / "oxe"
 
@@ -36,13 +37,19 @@ def test_cli_runs_episodes_through_dagster_and_prints_a_summary(tmp_path, monkey
     assert (data / "proposer" / "pick_cup_place_tray" / "bt.xml").is_file()
     assert (data / "proposer" / "proposer_dataset.parquet").is_file()
 
-    # The runs are in the instance the UI reads: one per episode plus the dataset run.
+    # The runs are in the instance the UI reads: 2 workers → a range run of 2 episodes and a run of 1,
+    # plus the dataset run; every episode is still its own partition of every episode asset.
     monkeypatch.setenv("DAGSTER_HOME", str(home))
+    episodes_ids = ["empty_instruction", "pick_cup_place_tray", "screw_light_bulb"]
     with DagsterInstance.get() as instance:
-        assert sorted(instance.get_dynamic_partitions("episodes")) == ["empty_instruction", "pick_cup_place_tray",
-                                                                       "screw_light_bulb"]
+        assert sorted(instance.get_dynamic_partitions("episodes")) == episodes_ids
         runs = instance.get_runs(RunsFilter(tags={"teacher/launched_by": "teacher_assets.manager"}))
-        assert len(runs) == 4 and all(r.is_success for r in runs)
+        assert len(runs) == 3 and all(r.is_success for r in runs)
+        ranges = [(r.tags.get(RANGE_START_TAG), r.tags.get(RANGE_END_TAG)) for r in runs]
+        assert ("empty_instruction", "pick_cup_place_tray") in ranges
+        assert any(r.tags.get("dagster/partition") == "screw_light_bulb" for r in runs)
+        for asset in ("oxe_episode", "bt_xml", "bt_score"):
+            assert sorted(instance.get_materialized_partitions(AssetKey(asset))) == episodes_ids
 
 
 def test_cli_rejects_a_missing_folder(tmp_path):

@@ -32,13 +32,35 @@ class LLMCallError(RuntimeError):
         self.role, self.asset, self.partition = role, asset, partition
 
 
+RATE_LIMIT_METADATA = "benchgen_rate_limit"
+
+
 def _litellm():
     from . import litellm_env  # noqa: F401
 
     import litellm
 
     litellm.suppress_debug_info = True
+    if not any(getattr(c, "is_benchgen_rate_limit", False) for c in litellm.callbacks):
+        litellm.callbacks.append(_rate_limit_hook(litellm))
     return litellm
+
+
+def _rate_limit_hook(litellm):
+    """A litellm callback that waits for a request's rate-limit slot right before it is sent: after
+    litellm's own set-up (the first call of a process can spend a second in it), so the provider
+    sees the spacing the limiter promised."""
+    from litellm.integrations.custom_logger import CustomLogger
+
+    class RateLimitHook(CustomLogger):
+        is_benchgen_rate_limit = True
+
+        def log_pre_api_call(self, model, messages, kwargs):
+            meta = (kwargs.get("litellm_params") or {}).get("metadata") or {}
+            if limit := meta.get(RATE_LIMIT_METADATA):
+                RateLimiter(Path(limit["path"]), limit["max_rpm"]).acquire()
+
+    return RateLimitHook()
 
 
 def _retryable(litellm, exc: BaseException) -> bool:
@@ -53,6 +75,41 @@ def _retryable(litellm, exc: BaseException) -> bool:
     return isinstance(exc, kinds)
 
 
+class RateLimiter:
+    """At most ``max_rpm`` requests per minute to one provider endpoint, across threads and processes.
+
+    The schedule is one timestamp in a small file under ``<cache>/rate/``, read and advanced under
+    an exclusive ``flock``: each request takes the next free slot ``60 / max_rpm`` s after the
+    previous one and sleeps until it (no bursts, so any 60 s window holds at most ``max_rpm``).
+    """
+
+    def __init__(self, path: Path, max_rpm: float):
+        self.path, self.interval = path, 60.0 / max_rpm
+
+    def acquire(self) -> float:
+        """Wait for this request's slot; returns the seconds waited."""
+        import fcntl
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a+") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                f.seek(0)
+                text = f.read().strip()
+                now = time.time()
+                slot = max(now, float(text) if text else 0.0)
+                f.seek(0)
+                f.truncate()
+                f.write(repr(slot + self.interval))
+                f.flush()
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+        wait = slot - now
+        if wait > 0:
+            time.sleep(wait)
+        return max(0.0, wait)
+
+
 class LLMClient:
     def __init__(self, settings: LLMSettings, *, asset: str = "adhoc", partition: Optional[str] = None):
         self.settings = settings
@@ -62,6 +119,11 @@ class LLMClient:
         self.cache = ResponseCache(Path(settings.cache_dir) if settings.cache_dir else root / "cache" / "llm")
         self.traces = TraceWriter(Path(settings.traces_dir) if settings.traces_dir else root / "traces" / "llm")
         self.calls: list[CallUsage] = []
+        self.rate_limit = None  # handed to the litellm hook that waits for each request's slot
+        if settings.max_rpm:
+            endpoint = cache_key({"model": settings.model, "api_base": settings.api_base})[:16]
+            self.rate_limit = {"path": str(self.cache.root.parent / "rate" / f"{endpoint}.next"),
+                               "max_rpm": settings.max_rpm}
 
     def bind(self, *, asset: str, partition: Optional[str]) -> "LLMClient":
         return LLMClient(self.settings, asset=asset, partition=partition)
@@ -150,6 +212,8 @@ class LLMClient:
             metadata = {"agent_role": role, "attempt": usage.attempts}
             if s.is_offline:
                 metadata["faults"] = s.faults.model_dump()
+            if self.rate_limit:  # every attempt is a request the provider counts
+                metadata[RATE_LIMIT_METADATA] = self.rate_limit
             t0 = time.monotonic()
             try:
                 resp = litellm.completion(**kwargs, metadata=metadata)

@@ -55,6 +55,8 @@ class LLMSettings(BaseModel):
     traces_dir: Optional[str] = None  # None: <datasets>/traces/llm
     use_cache: bool = True
     faults: FaultConfig = FaultConfig()
+    # Provider requests per minute, over every thread and process sharing the datasets root; None: no cap.
+    max_rpm: Optional[float] = Field(None, gt=0)
 
     @property
     def is_offline(self) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 from pathlib import Path
@@ -39,13 +40,22 @@ class TraceWriter:
         return self.root / _safe_name(asset) / f"{_safe_name(partition or '__unpartitioned__')}.jsonl"
 
     def write(self, record: TraceRecord) -> Path:
+        from resources.atomic import disk_errors
+
         path = self.path_for(record.asset, record.partition)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        line = redact(record.model_dump_json()) + "\n"
-        # One write() of one line on an O_APPEND file: parallel writers do not interleave lines.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        try:
-            os.write(fd, line.encode())
-        finally:
-            os.close(fd)
+        data = (redact(record.model_dump_json()) + "\n").encode()
+        with disk_errors(path):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # One write() of one line on an O_APPEND file: parallel writers do not interleave lines.
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            try:
+                size = os.fstat(fd).st_size
+                try:
+                    if os.write(fd, data) != len(data):  # a full disk took only part of the line
+                        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+                except OSError:
+                    os.ftruncate(fd, size)  # no half line stays behind
+                    raise
+            finally:
+                os.close(fd)
         return path

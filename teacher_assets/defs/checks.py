@@ -2,16 +2,40 @@
 
 For an episode that stopped before ``bt_xml`` there is no tree to check: the check passes as not
 applicable and says why (the stop itself is visible on the asset that stopped it).
+
+In a run over one partition a failed check blocks ``bt_score`` the Dagster way (the step is
+skipped). In a run over a range each episode gets its own evaluation event and a failure must block
+only that episode: the check step succeeds, and ``bt_score`` skips the episodes whose blocking
+checks failed in the run (``assets.failed_blocking_checks``).
 """
 
 import warnings
 
-from dagster import AssetCheckResult, PreviewWarning, asset_check
+from dagster import AssetCheckEvaluation, AssetCheckExecutionContext, AssetCheckResult, PreviewWarning, asset_check
 
 from .assets import bt_xml, episodes_partitions
 
 # Partitioned asset checks are "preview" in Dagster 1.13; they are what lets a check see one episode.
 warnings.filterwarnings("ignore", message="Specifying a partitions_def on an AssetCheckSpec", category=PreviewWarning)
+
+
+def _evaluate(context: AssetCheckExecutionContext, states, run):
+    """The check's result for one partition; for a range, one evaluation event per partition."""
+    keys = context.partition_keys if context.has_partition_key_range else []
+    if len(keys) <= 1:
+        return _result(states, run)
+    check_key = context.check_specs[0].key
+    for key in keys:
+        try:
+            result = _result(states[key], run)
+        except Exception as exc:  # noqa: BLE001 — a check that cannot judge a tree fails it, for that episode only
+            result = AssetCheckResult(passed=False, description=f"the check raised {type(exc).__name__}: {exc}"[:1000],
+                                      metadata={"applicable": True, "error": f"{type(exc).__name__}: {exc}"[:2000]})
+        # Logged, not returned: a returned failure would fail the step, i.e. block every episode of the run.
+        context.op_execution_context.log_event(AssetCheckEvaluation(
+            asset_key=check_key.asset_key, check_name=check_key.name, passed=result.passed, partition=key,
+            metadata=result.metadata, description=result.description, blocking=True))
+    return None
 
 
 def _result(state, run) -> AssetCheckResult:
@@ -24,28 +48,28 @@ def _result(state, run) -> AssetCheckResult:
 
 
 @asset_check(asset=bt_xml, blocking=True, partitions_def=episodes_partitions, description="XML well-formed; BehaviorTree.CPP v4 structure (format 4, main tree, subtrees, TreeNodesModel).")
-def bt_schema_check(bt_xml) -> AssetCheckResult:
+def bt_schema_check(context: AssetCheckExecutionContext, bt_xml):
     from teacher_assets.tree_checks import schema_check
 
-    return _result(bt_xml, lambda s: schema_check(s.bt_xml))
+    return _evaluate(context, bt_xml, lambda s: schema_check(s.bt_xml))
 
 
 @asset_check(asset=bt_xml, blocking=True, partitions_def=episodes_partitions, description="The tree loads in BehaviorTree.CPP with the 14 PAL actions registered.")
-def btcpp_load_check(bt_xml) -> AssetCheckResult:
+def btcpp_load_check(context: AssetCheckExecutionContext, bt_xml):
     from teacher_assets.tree_checks import btcpp_load_check as check
 
-    return _result(bt_xml, lambda s: check(s.bt_xml))
+    return _evaluate(context, bt_xml, lambda s: check(s.bt_xml))
 
 
 @asset_check(asset=bt_xml, blocking=True, partitions_def=episodes_partitions, description="Only PAL v1 actions; obj on all but RELEASE; no timeout_ms; every {var} bound.")
-def pal_compliance_check(bt_xml) -> AssetCheckResult:
+def pal_compliance_check(context: AssetCheckExecutionContext, bt_xml):
     from teacher_assets.tree_checks import pal_check
 
-    return _result(bt_xml, lambda s: pal_check(s.bt_xml))
+    return _evaluate(context, bt_xml, lambda s: pal_check(s.bt_xml))
 
 
 @asset_check(asset=bt_xml, blocking=True, partitions_def=episodes_partitions, description="Ticks to SUCCESS in the episode's symbolic world (its objects only, NAVIGATE_TO before acting), also with each guarded step failing in turn.")
-def executability_check(bt_xml) -> AssetCheckResult:
+def executability_check(context: AssetCheckExecutionContext, bt_xml):
     from teacher_assets.tree_checks import episode_world, executability_check as check
 
     def run(s):
@@ -55,7 +79,7 @@ def executability_check(bt_xml) -> AssetCheckResult:
                               object_states=report.object_states if report else {})
         return check(s.bt_xml, world)
 
-    return _result(bt_xml, run)
+    return _evaluate(context, bt_xml, run)
 
 
 TEACHER_CHECKS = [bt_schema_check, btcpp_load_check, pal_compliance_check, executability_check]

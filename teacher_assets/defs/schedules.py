@@ -17,15 +17,14 @@ def partition_histories(instance: DagsterInstance, partitions: list[str]) -> dic
 
     latest = {key: instance.get_latest_storage_id_by_partition(key, DagsterEventType.ASSET_MATERIALIZATION)
               for key in EPISODE_KEYS}
-    oxe_ids = latest[oxe_episode.key]
-    records = instance.fetch_materializations(
-        AssetRecordsFilter(asset_key=oxe_episode.key, storage_ids=list(oxe_ids.values())), limit=max(1, len(oxe_ids))
-    ).records if oxe_ids else []
     recorded: dict[str, dict] = {}
-    for record in records:
+    for record in _latest_records(instance, oxe_episode.key, latest[oxe_episode.key]):
         metadata = record.asset_materialization.metadata
         recorded[record.partition_key] = {name: metadata[key].value if key in metadata else None for name, key in
                                           (("fingerprint", "episode_fingerprint"), ("prompts", "teacher_prompts"))}
+    # In a run over many episodes a failed episode still gets a bt_score materialization, marked failed.
+    failed_in_range = {record.partition_key for record in _latest_records(instance, EPISODE_KEYS[-1], latest[EPISODE_KEYS[-1]])
+                       if _status(record) == "failed"}
     histories = {}
     for eid in partitions:
         stages = [latest[key][eid] for key in EPISODE_KEYS if eid in latest[key]]
@@ -33,8 +32,22 @@ def partition_histories(instance: DagsterInstance, partitions: list[str]) -> dic
             episode_id=eid, score_storage_id=latest[EPISODE_KEYS[-1]].get(eid),
             latest_stage_storage_id=max(stages) if stages else None,
             recorded_fingerprint=recorded.get(eid, {}).get("fingerprint"),
-            recorded_prompts=recorded.get(eid, {}).get("prompts"), last_run_failed=last_episode_run_failed(instance, eid))
+            recorded_prompts=recorded.get(eid, {}).get("prompts"),
+            last_run_failed=eid in failed_in_range or last_episode_run_failed(instance, eid))
     return histories
+
+
+def _latest_records(instance: DagsterInstance, asset_key, storage_ids: dict[str, int]) -> list:
+    """The materialization records with these storage ids (one query)."""
+    if not storage_ids:
+        return []
+    return instance.fetch_materializations(AssetRecordsFilter(asset_key=asset_key, storage_ids=list(storage_ids.values())),
+                                           limit=len(storage_ids)).records
+
+
+def _status(record) -> str:
+    value = record.asset_materialization.metadata.get("episode_status")
+    return value.value if value is not None else ""
 
 
 def last_episode_run_failed(instance: DagsterInstance, episode_id: str) -> bool:

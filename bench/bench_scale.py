@@ -1,0 +1,282 @@
+"""Teacher throughput at scale: through Dagster vs the same domain calls direct, side by side.
+
+    .venv/bin/python bench/bench_scale.py [--copies 6] [--workers 2] [--repeat 2] [--write]
+    .venv/bin/python bench/bench_scale.py --hosted [--pools 1,4,16] [--latency 1-3] [--max-rpm 600] [--hosted-episodes 12]
+
+Default: ``--copies`` copies of every shipped sample episode (6 × 14 = 84), each path on a fresh
+Dagster home and datasets root (cold LLM cache; copies of one sample share its cache entries):
+
+1. through Dagster: ``teacher_assets.manager.run`` — partition-range runs, one per worker process,
+   then ``proposer_dataset``;
+2. direct: the same ``--workers`` spawned processes run the same stages, checks and writes per
+   episode with no Dagster, then the parent writes the proposer dataset.
+
+The paths alternate (Dagster, direct, Dagster, …) so load drifts hit both; the ratio is taken per
+repeat, on wall time and on CPU time (parent + workers: less sensitive to other load).
+
+``--hosted``: a local OpenAI-compatible server (``tests/llm_server.py``) answers every call with
+the offline author's reply after a random 1–3 s; the teacher (one range run) keeps each ``--pools``
+number of calls in flight (``--calls-in-flight``, and the ``llm`` pool limit set to it) under a
+requests-per-minute cap, on ``--hosted-episodes`` distinct episodes. ``--write`` replaces the
+"Scale" sections of bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import math
+import multiprocessing
+import os
+import platform
+import resource
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from bench.results import write_section  # noqa: E402
+
+os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
+os.environ.pop("BENCHGEN_LLM_MODEL", None)
+SAMPLES = ROOT / "datasets" / "oxe"
+HEADING, HOSTED_HEADING = "## Scale: teacher through Dagster vs direct", "## Scale: teacher on a hosted model"
+
+
+def load() -> str:
+    return Path("/proc/loadavg").read_text().split()[0]
+
+
+def cpu_seconds() -> float:
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def copy_samples(dest: Path, copies: int) -> Path:
+    for i in range(copies):
+        for sample in sorted(p for p in SAMPLES.iterdir() if p.is_dir()):
+            shutil.copytree(sample, dest / f"{sample.name}_c{i}")
+    return dest
+
+
+class fresh_instance:
+    """A temp DAGSTER_HOME (the project's dagster.yaml, optionally another ``llm`` pool limit) and
+    datasets root, as env vars, for one measurement."""
+
+    def __init__(self, llm_pool_limit: int | None = None):
+        self.llm_pool_limit = llm_pool_limit
+
+    def __enter__(self) -> Path:
+        import yaml
+
+        self.tmp = Path(tempfile.mkdtemp(prefix="bench-scale-"))
+        self.saved = {k: os.environ.get(k) for k in ("DAGSTER_HOME", "BENCHGEN_DATASETS")}
+        home = self.tmp / "dagster_home"
+        home.mkdir()
+        config = yaml.safe_load((ROOT / "dagster_home" / "dagster.yaml").read_text())
+        if self.llm_pool_limit:
+            config["concurrency"]["pools"]["default_limit"] = self.llm_pool_limit
+        (home / "dagster.yaml").write_text(yaml.safe_dump(config))
+        os.environ["DAGSTER_HOME"], os.environ["BENCHGEN_DATASETS"] = str(home), str(self.tmp / "datasets")
+        return self.tmp
+
+    def __exit__(self, *exc) -> None:
+        for k, v in self.saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def through_dagster(episodes: Path, workers: int) -> dict:
+    from teacher_assets.manager import RunOptions, run
+
+    with fresh_instance():
+        started, cpu = time.monotonic(), cpu_seconds()
+        result = run(episodes, workers=workers, out=io.StringIO(), options=RunOptions(episodes_dir=str(episodes)))
+        wall, cpu = time.monotonic() - started, cpu_seconds() - cpu
+    statuses = [r["status"] for r in result["runs"]]
+    return {"wall_s": wall, "cpu_s": cpu, "episodes": len(statuses), "accepted": statuses.count("accepted"),
+            "failed": statuses.count("failed")}
+
+
+def _direct_batch(episodes_dir: str, ids: list[str]) -> list[str]:
+    """What the episode assets and checks do for these episodes, as plain calls (a spawned worker)."""
+    from resources.llm import LLMClient, LLMSettings
+    from teacher_assets import pipeline as p
+    from teacher_assets.defs.assets import proposer_dir
+    from teacher_assets.tree_checks import btcpp_load_check, executability_check, pal_check, schema_check
+
+    client = LLMClient(LLMSettings())
+    statuses = []
+    for eid in ids:
+        state = p.load_stage(Path(episodes_dir), eid)
+        for stage in (p.feasibility_stage, p.scene_stage, p.design_stage, p.refine_stage, p.conformance_stage):
+            state = stage(client, state)
+        if state.bt_xml:
+            verdicts = [schema_check(state.bt_xml), btcpp_load_check(state.bt_xml), pal_check(state.bt_xml),
+                        executability_check(state.bt_xml, state.scene_report.object_states)]
+            if not all(v.passed for v in verdicts):
+                statuses.append("failed")
+                continue
+        state = p.score_stage(client, state)
+        p.write_outputs(state, proposer_dir())
+        statuses.append(state.status)
+    return statuses
+
+
+def direct(episodes: Path, workers: int) -> dict:
+    from teacher_assets.defs.assets import proposer_dir
+    from teacher_assets.manager import episode_ids
+    from teacher_assets.pipeline import write_proposer_dataset
+
+    with fresh_instance():
+        started, cpu = time.monotonic(), cpu_seconds()
+        ids = episode_ids(episodes, io.StringIO())
+        size = math.ceil(len(ids) / workers)
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            batches = pool.map(_direct_batch, [str(episodes)] * workers, [ids[i:i + size] for i in range(0, len(ids), size)])
+            statuses = [s for batch in batches for s in batch]
+        write_proposer_dataset(proposer_dir())
+        wall, cpu = time.monotonic() - started, cpu_seconds() - cpu
+    return {"wall_s": wall, "cpu_s": cpu, "episodes": len(statuses), "accepted": statuses.count("accepted"),
+            "failed": statuses.count("failed")}
+
+
+def throughput(args) -> dict:
+    with tempfile.TemporaryDirectory(prefix="bench-scale-episodes-") as tmp:
+        episodes = copy_samples(Path(tmp), args.copies)
+        rows = []
+        for i in range(args.repeat):
+            before = load()
+            d = through_dagster(episodes, args.workers)
+            mid = load()
+            x = direct(episodes, args.workers)
+            rows.append({"dagster": d, "direct": x, "load": f"{before} / {mid} / {load()}"})
+            print(f"repeat {i + 1}: Dagster {d['wall_s']:.1f} s wall, {d['cpu_s']:.1f} s CPU "
+                  f"({d['episodes'] / d['wall_s'] * 60:.0f} episodes/min); direct {x['wall_s']:.1f} s, {x['cpu_s']:.1f} s CPU; "
+                  f"ratio wall {d['wall_s'] / x['wall_s']:.2f}, CPU {d['cpu_s'] / x['cpu_s']:.2f}; load {rows[-1]['load']}",
+                  flush=True)
+    return {"rows": rows}
+
+
+def hosted(args) -> dict:
+    """Episodes/min against a slow OpenAI-compatible server, for each number of calls in flight."""
+    from teacher_assets.manager import RunOptions, run
+    from tests.llm_server import offline_answer, serving
+
+    low, high = (float(x) for x in args.latency.split("-"))
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench-scale-hosted-") as tmp:
+        samples = sorted(p for p in SAMPLES.iterdir() if p.is_dir())[:args.hosted_episodes]
+        for sample in samples:  # distinct episodes: copies would answer each other from the LLM cache
+            shutil.copytree(sample, Path(tmp) / sample.name)
+        with serving(offline_answer, latency=(low, high)) as (base, server):
+            os.environ.update({"BENCHGEN_LLM_MODEL": "openai/bench-model", "BENCHGEN_LLM_API_BASE": base,
+                               "OPENAI_API_KEY": "sk-bench-local"})
+            try:
+                for pool in args.pools:
+                    server.seen.clear()
+                    server.most_in_flight = 0
+                    with fresh_instance(llm_pool_limit=pool):
+                        before, started = load(), time.monotonic()
+                        result = run(Path(tmp), workers=1, out=io.StringIO(), options=RunOptions(
+                            episodes_dir=tmp, calls_in_flight=pool, max_rpm=args.max_rpm))
+                        wall = time.monotonic() - started
+                    statuses = [r["status"] for r in result["runs"]]
+                    minutes = (max(r["t"] for r in server.seen) - min(r["t"] for r in server.seen)) / 60
+                    rows.append({"pool": pool, "episodes": len(statuses), "wall_s": wall, "calls": len(server.seen),
+                                 "most_in_flight": server.most_in_flight, "rpm": len(server.seen) / max(minutes, 1e-9),
+                                 "accepted": statuses.count("accepted"), "failed": statuses.count("failed"),
+                                 "load": f"{before} / {load()}"})
+                    r = rows[-1]
+                    print(f"pool {pool}: {r['episodes'] / wall * 60:.1f} episodes/min, {r['calls']} calls, "
+                          f"{r['most_in_flight']} in flight at most, {r['rpm']:.0f} requests/min, load {r['load']}",
+                          flush=True)
+            finally:
+                for k in ("BENCHGEN_LLM_MODEL", "BENCHGEN_LLM_API_BASE", "OPENAI_API_KEY"):
+                    os.environ.pop(k, None)
+    return {"rows": rows}
+
+
+def render_hosted(args, result: dict) -> str:
+    lines = [
+        HOSTED_HEADING,
+        "",
+        f"Command: `.venv/bin/python bench/bench_scale.py --hosted --pools {','.join(map(str, args.pools))} "
+        f"--latency {args.latency} --max-rpm {args.max_rpm:g} --hosted-episodes {args.hosted_episodes} --write`",
+        "",
+        f"A local OpenAI-compatible server (`tests/llm_server.py`) answers each call with the offline author's "
+        f"reply after {args.latency} s; {args.hosted_episodes} distinct sample episodes, one range run "
+        "(`teacher_assets.manager run --workers 1 --calls-in-flight N`), `llm` pool limit N, no LLM cache, "
+        f"RPM cap {args.max_rpm:g}.",
+        "",
+        "| calls in flight (pool) | episodes | wall | episodes/min | calls | most in flight at the server | requests/min | accepted | failed | load before / after |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in result["rows"]:
+        lines.append(f"| {r['pool']} | {r['episodes']} | {r['wall_s']:.1f} s | {r['episodes'] / r['wall_s'] * 60:.1f} | "
+                     f"{r['calls']} | {r['most_in_flight']} | {r['rpm']:.0f} | {r['accepted']} | {r['failed']} | {r['load']} |")
+    return "\n".join(lines) + "\n"
+
+
+def render(args, result: dict) -> str:
+    rows = result["rows"]
+    n = rows[0]["dagster"]["episodes"]
+    lines = [
+        HEADING,
+        "",
+        f"Command: `.venv/bin/python bench/bench_scale.py --copies {args.copies} --workers {args.workers} "
+        f"--repeat {args.repeat} --write`",
+        "",
+        f"Machine: 2 cores, 24 GiB, no GPU ({platform.python_version()}), {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. "
+        f"{n} episodes ({args.copies} copies of each shipped sample), offline teacher, cold caches, fresh "
+        f"Dagster home per measurement, {args.workers} worker processes in both paths (spawned; imports included). "
+        "Load average (1 min) before Dagster / before direct / after, per repeat.",
+        "",
+        "| repeat | load | Dagster wall | Dagster episodes/min | direct wall | direct episodes/min | wall ratio | CPU ratio | accepted (D / direct) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for i, r in enumerate(rows, 1):
+        d, x = r["dagster"], r["direct"]
+        lines.append(f"| {i} | {r['load']} | {d['wall_s']:.1f} s | {n / d['wall_s'] * 60:.0f} | {x['wall_s']:.1f} s | "
+                     f"{n / x['wall_s'] * 60:.0f} | {d['wall_s'] / x['wall_s']:.2f}× | {d['cpu_s'] / x['cpu_s']:.2f}× | "
+                     f"{d['accepted']} / {x['accepted']} |")
+    ratios = [r["dagster"]["wall_s"] / r["direct"]["wall_s"] for r in rows]
+    lines += ["", f"Dagster / direct wall time, median over repeats: **{statistics.median(ratios):.2f}×**.", ""]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--copies", type=int, default=6)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--write", action="store_true")
+    ap.add_argument("--hosted", action="store_true", help="episodes/min against a slow local OpenAI-compatible server")
+    ap.add_argument("--pools", type=lambda v: [int(x) for x in v.split(",")], default=[1, 4, 16])
+    ap.add_argument("--latency", default="1-3", help="seconds per call, min-max")
+    ap.add_argument("--max-rpm", type=float, default=600)
+    ap.add_argument("--hosted-episodes", type=int, default=12)
+    args = ap.parse_args()
+    if args.hosted:
+        text = render_hosted(args, hosted(args))
+        print(text)
+        if args.write:
+            write_section(HOSTED_HEADING, text)
+        return 0
+    text = render(args, throughput(args))
+    print(text)
+    if args.write:
+        write_section(HEADING, text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
