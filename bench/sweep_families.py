@@ -5,11 +5,14 @@
 
 For each family (``benchgen_assets/families``) every seed 0..N-1 is built in the real sandbox at
 the 8 corners of its declared ``[scale_min, scale_max]`` box plus (1, 1, 1) clamped to it, and
-validated by ``validate_variant`` (exact decomposition, schema, compile, 1 s stability) in a temp
-dir. ``--drawn K`` adds the variants ``draw_variants`` gives for base seeds 0..K-1 (4 each) — what
-the planner would really ask for. ``--case`` runs just the given variants. Each variant prints one
-line (PASS/FAIL, failing stage, message, settled and peak |qvel|, penetration); a summary per family
-follows. ``--write`` puts the summary into the "Family sweep" section of bench/RESULTS.md.
+validated by ``validate_variant`` (exact decomposition, schema, compile, 1 s stability, then
+solvability: the task does not start solved and its scripted oracle reaches the goal in time) in a
+temp dir. ``--drawn K`` adds the variants ``draw_variants`` gives for base seeds 0..K-1 (4 each) —
+what the planner would really ask for. ``--case`` runs just the given variants. Each variant prints
+one line (PASS/FAIL, failing stage, message, settled and peak |qvel|, penetration, oracle time); a
+summary per family follows: valid (every stage before solvability passed), solvable (all passed) and
+the oracle's time to success. ``--write`` puts the summary into the "Family sweep" section of
+bench/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import itertools
 import os
 import platform
 import re
+import statistics
 import sys
 import tempfile
 import time
@@ -29,6 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 RESULTS = ROOT / "bench" / "RESULTS.md"
 SECTION = "## Family sweep"
+SOLVABILITY = "solvability"
 DRAWN_PER_BASE_SEED = 4
 
 
@@ -75,7 +80,9 @@ def validate_case(case: tuple[str, int, tuple], work_root: str, scripts_dir: str
     failed = next((s for s in report.stages if not s.passed), None)
     # the report keeps only the settled velocity; the peak (limit 3.0) shows how close a pass was
     peak = stability_check(work / "scene.xml").peak_velocity if (work / "scene.xml").exists() else None
+    solved_in = report.oracle.time_to_success_s if report.oracle is not None else None
     return {**row, "peak_velocity": peak, "passed": report.passed, "stage": failed.name if failed else "", "message": failed.message if failed else "",
+            "valid": failed is None or failed.name == SOLVABILITY, "oracle_s": solved_in,
             "max_velocity": report.max_velocity, "penetration_mm": (report.max_penetration_m or 0.0) * 1000,
             "seconds": time.perf_counter() - start}
 
@@ -89,20 +96,38 @@ def fmt_scale(scale: tuple) -> str:
     return "×".join(f"{s:g}" for s in scale)
 
 
+def share(count: int, total: int) -> str:
+    return f"{count}/{total} ({100 * count / total:.0f}%)" if total else "–"
+
+
+def failure_groups(bad: list[dict], shown: int = 3) -> list[str]:
+    """Failures grouped by stage and reason (one reason often fails a whole family), a few variants each."""
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for r in bad:
+        groups.setdefault((r["stage"], r["message"].split(":")[0][:80].replace("|", "\\|")), []).append(r)
+    return [f"{stage} ×{len(rs)} ({reason}; e.g. " + ", ".join(f"{r['seed']} @ {fmt_scale(r['scale'])}" for r in rs[:shown])
+            + (", …" if len(rs) > shown else "") + ")" for (stage, reason), rs in groups.items()]
+
+
 def summary_table(rows: list[dict], names: list[str]) -> list[str]:
-    lines = ["| family | variants | passed | failed | worst settled / peak \\|qvel\\| | worst penetration | "
-             "failures (seed @ scale: stage) |", "|---|---|---|---|---|---|---|"]
+    from benchgen_assets.families import FAMILIES
+
+    lines = ["| family | tier | variants | valid | solvable | oracle time to success median / max | "
+             "worst settled / peak \\|qvel\\| | worst penetration | failures (stage ×count (reason; seed @ scale)) |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for name in names:
         mine = [r for r in rows if r["family"] == name]
         bad = [r for r in mine if not r["passed"]]
+        valid = sum(1 for r in mine if r.get("valid"))
+        times = [r["oracle_s"] for r in mine if r["passed"] and r.get("oracle_s") is not None]
+        oracle = f"{statistics.median(times):.2f} / {max(times):.2f} s" if times else "–"
         settled = max((r.get("max_velocity") or 0.0 for r in mine), default=0.0)
         peak = max((r.get("peak_velocity") or 0.0 for r in mine), default=0.0)
         pen = max((r.get("penetration_mm") or 0.0 for r in mine), default=0.0)
-        listed = "; ".join(f"{r['seed']} @ {fmt_scale(r['scale'])}: {r['stage']}" for r in bad[:6])
-        if len(bad) > 6:
-            listed += f"; … {len(bad) - 6} more"
-        lines.append(f"| {name} | {len(mine)} | {len(mine) - len(bad)} | {len(bad)} | {settled:.3g} / {peak:.3g} | "
-                     f"{pen:.2f} mm | {listed or '–'} |")
+        listed = "; ".join(failure_groups(bad))
+        tier = FAMILIES[name].tier if name in FAMILIES else "?"
+        lines.append(f"| {name} | {tier} | {len(mine)} | {share(valid, len(mine))} | {share(len(mine) - len(bad), len(mine))} | "
+                     f"{oracle} | {settled:.3g} / {peak:.3g} | {pen:.2f} mm | {listed or '–'} |")
     return lines
 
 
@@ -136,6 +161,7 @@ def main() -> int:
         from benchgen_assets.sandbox import ensure_server, shutdown_server
 
         ensure_server()
+        load_start = f"{os.getloadavg()[0]:.1f}"  # the machine is shared: figures come with its load
         start = time.perf_counter()
         rows = []
         try:
@@ -145,17 +171,20 @@ def main() -> int:
                     figures = (f"qvel {row['max_velocity']:.3g} peak {row['peak_velocity']:.3g} "
                                f"pen {row['penetration_mm']:.2f} mm"
                                if row.get("max_velocity") is not None else "")
+                    if row.get("oracle_s") is not None:
+                        figures += f" oracle {row['oracle_s']:.2f} s"
                     print(f"{'PASS' if row['passed'] else 'FAIL'} {row['family']:<15} seed {row['seed']:<10} "
                           f"{fmt_scale(row['scale']):<20} {row['seconds']:5.1f} s {figures} "
                           f"{row['stage']}{': ' + row['message'] if row['message'] else ''}", flush=True)
         finally:
             shutdown_server()
         wall = time.perf_counter() - start
+    load = f"{os.getloadavg()[0]:.1f}"
 
     table = summary_table(rows, names)
     passed = sum(r["passed"] for r in rows)
     print("\n" + "\n".join(table))
-    print(f"\n{passed}/{len(rows)} variants passed in {wall:.0f} s")
+    print(f"\n{passed}/{len(rows)} variants passed in {wall:.0f} s (load average at the end: {load})")
     if args.write and not (args.case or args.scripts):
         drawn = f" + `draw_variants` over base seeds 0–{args.drawn - 1} ({DRAWN_PER_BASE_SEED} each)" if args.drawn else ""
         command = " ".join(["bench/sweep_families.py", *sys.argv[1:]]).replace(" --write", "")
@@ -165,7 +194,11 @@ def main() -> int:
             f"Machine: 2 cores, 24 GiB, no GPU ({platform.python_version()}; shared with other work), "
             f"{min(args.workers, 2)} worker processes, private build server, cold decomposition cache. "
             f"Variants: seeds 0–{args.seeds - 1} × the 8 corners of each family's declared scale limits + (1, 1, 1)"
-            f"{drawn}; strict `validate_variant` (exact decomposition, schema, compile, 1 s stability).",
+            f"{drawn}; strict `validate_variant` (exact decomposition, schema, compile, 1 s stability, "
+            f"solvability: not solved at the start, scripted oracle reaches the goal within the time limit). "
+            f"Load average at the start / end: {load_start} / {load}. "
+            "*valid*: every stage before solvability passed; *solvable*: all stages passed; oracle times of "
+            "the solvable variants (simulated seconds).",
             "",
             *table,
             "",

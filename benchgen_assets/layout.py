@@ -7,6 +7,10 @@
   <id>/scenario.json                 ScenarioValidation: one manifest row + report per variant
   staging/<id>/<variant>/            a rejected variant, with its validation.json
   manifest.parquet, traces.parquet   the tables over all scenarios
+
+and, beside ``benchmarks/``, the task library the coder draws worked examples from:
+
+  datasets/library/<sha16>/          script.py + entry.json (plan, task, oracle results, scenarios)
 """
 
 from __future__ import annotations
@@ -58,3 +62,8 @@ def traces_path() -> Path:
 
 def llm_traces_root() -> Path:
     return datasets_root() / "traces" / "llm"
+
+
+def library_root() -> Path:
+    """The task library: every accepted scenario script, deduplicated by its sha256."""
+    return datasets_root() / "library"

@@ -21,7 +21,7 @@ from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Optional
 
-from benchgen_assets.authoring.request_text import parse_request_text
+from benchgen_assets.authoring.request_text import offline_refusal, parse_request_text
 from benchgen_assets.records import GenerationRequest
 
 SCENARIO_STEPS = ["generation_request", "scenario_plan", "scenario_script", "validated_scenario", "scenario_preview"]
@@ -195,6 +195,10 @@ def generate(args: argparse.Namespace) -> int:
     parsed = parse_request_text(args.prompt) if args.prompt else None
     count = args.count or (parsed.count if parsed else None) or 1
     tier = args.tier or (parsed.tier if parsed else None)
+    unservable = offline_refusal(args.prompt, tier) if args.prompt and not args.family else None
+    if unservable:
+        print(unservable, file=sys.stderr)
+        return 2
     if not (tier or args.family or args.prompt):
         tier = 1
     requests = make_requests(tier=tier, family=args.family, prompt=args.prompt, count=count, seed=args.seed,

@@ -5,7 +5,7 @@ Owners may add fields and classes; do not rename or remove existing fields (othe
 
 from __future__ import annotations
 
-from typing import Any, Literal, Optional
+from typing import Annotated, Any, ClassVar, Literal, Optional, Union
 
 from pydantic import BaseModel, Field, model_validator
 
@@ -49,6 +49,170 @@ class BuiltPart(BaseModel):
     geometry: GeometryReport
 
 
+# -- the task of a scene: goal predicates, scripted oracle (from benchgen_assets.scene.Task) -----
+# Joint values are in the joint's own coordinate, 0 = as built: rad for hinges, mm for slides.
+
+class SiteSpec(BaseModel):
+    """A named point on a part (mm, world frame as built); an MJCF ``<site>`` of the same name."""
+
+    name: str
+    part: str
+    pos_mm: Vec3
+
+
+class JointCouplingSpec(BaseModel):
+    """q(follower) = ratio × q(leader), each in its joint's unit (rad or mm)."""
+
+    leader: str
+    follower: str
+    ratio: float
+
+
+class PinSpec(BaseModel):
+    """``part_a`` and ``part_b`` stay joined at ``pos_mm`` (world frame as built)."""
+
+    part_a: str
+    part_b: str
+    pos_mm: Vec3
+
+
+class _JointBound(BaseModel):
+    kind: str  # narrowed to one literal by each subclass
+    part: str  # a hinge/slide part
+    value: float
+    OPERATOR: ClassVar[str]
+
+    def describe(self, unit: str = "") -> str:
+        return f"joint of {self.part} {self.OPERATOR} {self.value:g} {unit or 'rad or mm'}"
+
+
+class JointAtLeastSpec(_JointBound):
+    kind: Literal["joint_at_least"] = "joint_at_least"
+    OPERATOR: ClassVar[str] = ">="
+
+
+class JointAtMostSpec(_JointBound):
+    kind: Literal["joint_at_most"] = "joint_at_most"
+    OPERATOR: ClassVar[str] = "<="
+
+
+class SiteInBoxSpec(BaseModel):
+    kind: Literal["site_in_box"] = "site_in_box"
+    site: str
+    relative_to: str
+    min_mm: Vec3
+    max_mm: Vec3
+
+    def describe(self, unit: str = "") -> str:
+        box = ", ".join(f"{a} in [{lo:.4g}, {hi:.4g}]" for a, lo, hi in zip("xyz", self.min_mm, self.max_mm))
+        return f"site {self.site} relative to site {self.relative_to}: {box} mm"
+
+
+class PartAtRestSpec(BaseModel):
+    kind: Literal["part_at_rest"] = "part_at_rest"
+    part: str
+    max_speed_m_s: float = 0.02
+
+    def describe(self, unit: str = "") -> str:
+        return f"{self.part} at rest (centre of mass speed <= {self.max_speed_m_s:g} m/s)"
+
+
+PredicateSpec = Annotated[Union[JointAtLeastSpec, JointAtMostSpec, SiteInBoxSpec, PartAtRestSpec],
+                          Field(discriminator="kind")]
+
+
+class DriveJointStep(BaseModel):
+    kind: Literal["drive_joint"] = "drive_joint"
+    part: str
+    target: float
+    duration_s: float = 1.0
+
+    def describe(self) -> str:
+        return f"drive {self.part} to {self.target:g}"
+
+
+class CarryPartStep(BaseModel):
+    kind: Literal["carry_part"] = "carry_part"
+    part: str
+    waypoints_mm: list[Vec3]
+    duration_s: float = 2.0
+    release: bool = True
+
+    def describe(self) -> str:
+        end = ", release" if self.release else ""
+        return f"carry {self.part} through {len(self.waypoints_mm)} waypoint(s){end}"
+
+
+class SettleStep(BaseModel):
+    kind: Literal["settle"] = "settle"
+    duration_s: float = 0.5
+
+    def describe(self) -> str:
+        return "settle"
+
+
+OracleStepSpec = Annotated[Union[DriveJointStep, CarryPartStep, SettleStep], Field(discriminator="kind")]
+
+TASK_SCHEMA_VERSION = 1
+
+
+class TaskSpec(BaseModel):
+    """A scene's task as exported to ``task.json``: solved the first moment every goal predicate holds."""
+
+    schema_version: Literal[1] = TASK_SCHEMA_VERSION
+    instruction: str
+    goal: list[PredicateSpec]
+    oracle: list[OracleStepSpec]
+    time_limit_s: float
+
+    def predicate_text(self, joint_units: Optional[dict[str, str]] = None) -> str:
+        """The goal as one readable line; ``joint_units`` maps a part to "rad" or "mm"."""
+        units = joint_units or {}
+        return " AND ".join(p.describe(units.get(getattr(p, "part", ""), "")) for p in self.goal)
+
+
+class PredicateResult(BaseModel):
+    """One goal predicate scored on one state."""
+
+    predicate: str  # readable, e.g. "joint of lever >= 0.4 rad"
+    kind: str
+    value: float  # joint value (rad / mm), speed (m/s), or for site_in_box the distance outside the box (mm, <= 0 inside)
+    threshold: float
+    unit: str
+    holds: bool
+    offset_mm: Optional[Vec3] = None  # site_in_box: the site's offset from ``relative_to``
+
+
+class TaskResult(BaseModel):
+    success: bool  # every predicate holds
+    time_s: float = 0.0  # the state's simulation time
+    predicates: list[PredicateResult]
+
+    def failing(self) -> list[PredicateResult]:
+        return [p for p in self.predicates if not p.holds]
+
+
+class OracleStepRun(BaseModel):
+    name: str  # e.g. "carry peg through 3 waypoint(s), release"
+    kind: str
+    start_s: float  # simulation time
+    end_s: float
+    completed: bool  # False: the goal held (or time ran out) before the step finished
+
+
+class OracleReport(BaseModel):
+    """What the scripted oracle did in MuJoCo and whether it reached the goal in time."""
+
+    solved: bool
+    time_to_success_s: Optional[float] = None
+    time_limit_s: float
+    simulated_s: float
+    steps: list[OracleStepRun] = Field(default_factory=list)
+    final: TaskResult  # the goal scored at the moment of success, or at the time limit
+    final_qpos: list[float] = Field(default_factory=list)  # that state (scene.xml's qpos layout), for the preview
+    message: str = ""
+
+
 class BuildOutput(BaseModel):
     """Result of running ``build(seed, scale)`` in the sandbox and exporting its parts."""
 
@@ -61,6 +225,10 @@ class BuildOutput(BaseModel):
     parts: list[BuiltPart]
     build_s: float = 0.0
     export_s: float = 0.0
+    task: Optional[TaskSpec] = None
+    sites: list[SiteSpec] = Field(default_factory=list)
+    couplings: list[JointCouplingSpec] = Field(default_factory=list)
+    pins: list[PinSpec] = Field(default_factory=list)
 
 
 class SandboxError(BaseModel):
@@ -73,7 +241,7 @@ class SandboxError(BaseModel):
 
 
 class StageResult(BaseModel):
-    name: Literal["compile", "geometry", "mjcf_compose", "mjcf_schema", "mjcf_compile", "stability"]
+    name: Literal["compile", "geometry", "mjcf_compose", "mjcf_schema", "mjcf_compile", "stability", "solvability"]
     passed: bool
     message: str = ""
     seconds: float = 0.0
@@ -93,6 +261,7 @@ class ValidationReport(BaseModel):
     warnings: list[str] = Field(default_factory=list)
     error: Optional[SandboxError] = None
     timings_s: dict[str, float] = Field(default_factory=dict)
+    oracle: Optional[OracleReport] = None  # the solvability stage's oracle run
 
     def first_failure(self) -> Optional[StageResult]:
         return next((s for s in self.stages if not s.passed), None)
@@ -238,6 +407,12 @@ class ScenarioManifest(BaseModel):
     mjcf_sha256: Optional[str] = None
     stl_sha256: list[str] = Field(default_factory=list)
     script_sha256: str
+    # the task (task.json next to scene.xml) and what the oracle proved
+    instruction: Optional[str] = None
+    predicate: Optional[str] = None  # the goal, readable: predicates joined by AND
+    success_metric: Optional[str] = None  # the oracle's final value per predicate, in the same order ("; ")
+    oracle_time_s: Optional[float] = None  # simulated time the oracle needed to reach the goal
+    time_limit_s: Optional[float] = None
 
 
 class VariantOutcome(BaseModel):

@@ -21,7 +21,7 @@ from typing import Literal, Optional
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from benchgen_assets.authoring.request_text import parse_request_text
+from benchgen_assets.authoring.request_text import offline_refusal, parse_request_text
 from benchgen_assets.families import FAMILIES
 from benchgen_assets.manager import make_requests
 from benchgen_assets.records import GenerationRequest
@@ -86,6 +86,9 @@ class RequestFile(BaseModel):
         count = self.count or (parsed.count if parsed else None) or 1
         if count > MAX_COUNT:
             raise RequestFileError(f"count {count} (from the prompt) is over the limit of {MAX_COUNT} per file")
+        refusal = offline_refusal(self.prompt, self.tier or parsed.tier) if self.prompt and not self.family else None
+        if refusal:
+            raise RequestFileError(refusal)
         return self.model_copy(update={"count": count, "tier": self.tier or (parsed.tier if parsed else None)})
 
 

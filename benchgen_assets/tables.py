@@ -18,7 +18,8 @@ from benchgen_assets.records import AgentStep, CoderAttempt, ScenarioValidation
 
 MANIFEST_COLUMNS = ["scenario_id", "variant_id", "name", "title", "tier", "family", "status", "seed", "scale",
                     "parameters", "dir", "mjcf_path", "stl_paths", "validation_path", "preview_path", "mjcf_sha256",
-                    "stl_sha256", "script_sha256", "passed", "failed_stage", "failure", "max_velocity",
+                    "stl_sha256", "script_sha256", "instruction", "predicate", "success_metric", "oracle_time_s",
+                    "time_limit_s", "passed", "failed_stage", "failure", "max_velocity",
                     "max_penetration_m", "warnings", "stages", "timings_s"]
 
 

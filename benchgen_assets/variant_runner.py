@@ -1,8 +1,8 @@
 """Run a scenario script on its variants: sandbox build → strict validation → export or staging.
 
 Plain Python (no Dagster). A variant that passes every stage is exported to
-``datasets/benchmarks/<id>/<variant>/`` (scene.xml, meshes/ it references, cad/ = the script's
-parts as STL in mm, build.json, validation.json); one that fails goes to ``staging/<id>/<variant>/`` with
+``datasets/benchmarks/<id>/<variant>/`` (scene.xml, meshes/ it references, task.json, cad/ = the
+script's parts as STL in mm, build.json, validation.json); one that fails goes to ``staging/<id>/<variant>/`` with
 its ValidationReport. Each variant directory is swapped in atomically (``replace_dir``).
 
 The generation loop already built and validated the probe variant (v00) with the final script;
@@ -117,6 +117,18 @@ def _export(run: VariantRun, target: Path) -> None:
     replace_dir(target, fill)
 
 
+def _task_fields(run: VariantRun) -> dict:
+    """The manifest's task columns: the goal as text and what the oracle reached."""
+    task = run.build.task if run.build else None
+    if task is None:
+        return {}
+    units = {p.name: "rad" if p.joint == "hinge" else "mm" for p in run.build.parts}
+    oracle = run.report.oracle
+    return {"instruction": task.instruction, "predicate": task.predicate_text(units), "time_limit_s": task.time_limit_s,
+            "oracle_time_s": oracle.time_to_success_s if oracle else None,
+            "success_metric": "; ".join(f"{p.value:.4g} {p.unit}" for p in oracle.final.predicates) if oracle else None}
+
+
 def _manifest_row(run: VariantRun, variant: VariantSpec, plan: ScenarioPlan, script: ScenarioScript,
                   scenario_id: str, target: Path) -> ScenarioManifest:
     mjcf = target / "scene.xml"
@@ -128,7 +140,7 @@ def _manifest_row(run: VariantRun, variant: VariantSpec, plan: ScenarioPlan, scr
         scale=variant.scale, status="valid" if run.report.passed else "rejected", dir=_rel(target),
         mjcf_path=_rel(mjcf) if mjcf.exists() else None, stl_paths=[_rel(p) for p in stls],
         validation_path=_rel(target / VALIDATION_FILE), mjcf_sha256=_sha256(mjcf) if mjcf.exists() else None,
-        stl_sha256=[_sha256(p) for p in stls], script_sha256=script.code_sha256,
+        stl_sha256=[_sha256(p) for p in stls], script_sha256=script.code_sha256, **_task_fields(run),
     )
 
 
@@ -150,6 +162,8 @@ def validate_scenario(scenario_id: str, plan: ScenarioPlan, script: ScenarioScri
     result = ScenarioValidation(scenario_id=scenario_id, variants=outcomes)
     atomic_write_json(scenario / "scenario.json", result.model_dump(mode="json"))
     shutil.rmtree(layout.work_dir(scenario_id), ignore_errors=True)
+    from benchgen_assets.authoring.library import add_accepted  # the task library: later coder prompts' examples
+    add_accepted(plan, script, result)
     return result
 
 
@@ -163,7 +177,8 @@ def _remove_stale_variants(scenario_id: str, keep: set[str]) -> None:
 
 
 def render_previews(validation: ScenarioValidation) -> dict[str, Path]:
-    """A PNG per valid variant, written next to its scene.xml; returns variant id → path."""
+    """A PNG per valid variant, written next to its scene.xml: the start and the oracle's success
+    state side by side (the start alone if no oracle ran); returns variant id → path."""
     from benchgen_assets.physics import render_preview
 
     out = {}
@@ -171,6 +186,8 @@ def render_previews(validation: ScenarioValidation) -> dict[str, Path]:
     for v in validation.variants:
         if v.manifest.status == "valid" and v.manifest.mjcf_path:
             path = root / v.manifest.dir / PREVIEW_FILE
-            atomic_write_bytes(path, render_preview(str(root / v.manifest.mjcf_path)))
+            oracle = v.report.oracle
+            success = oracle.final_qpos if oracle is not None and oracle.solved and oracle.final_qpos else None
+            atomic_write_bytes(path, render_preview(str(root / v.manifest.mjcf_path), success_qpos=success))
             out[v.manifest.variant_id] = path
     return out

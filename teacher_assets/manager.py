@@ -1,6 +1,7 @@
-"""CLI: run the agentic teacher over a folder of episodes through Dagster.
+"""CLI: run the agentic teacher over a folder of episodes through Dagster; import robot datasets.
 
     python -m teacher_assets.manager run [--episodes DIR] [--workers N]
+    python -m teacher_assets.manager import --from rlds|lerobot SRC --out DIR [--camera NAME]
 
 Discovers the episodes, adds their partitions to the project's Dagster instance and materializes
 every episode's chain of assets (with its blocking checks) as a few Dagster runs over partition
@@ -214,6 +215,33 @@ def run(episodes_dir: Path, *, workers: int = 2, options: Optional[RunOptions] =
     return {"runs": [r.model_dump() for r in runs], "dataset": summary, "wall_s": wall}
 
 
+def import_source(source_format: str, src: Path, out_dir: Path, *, camera: Optional[str] = None,
+                  dataset: Optional[str] = None, robot: Optional[str] = None, fps: Optional[float] = None,
+                  out=None) -> int:
+    """Import a robot dataset into episode folders; 0 when every episode came in, 1 when some failed
+    (the others are written all the same), 2 when the source is not usable at all."""
+    from teacher_assets.episodes.importers import REPORT_NAME, SourceUnusable, import_dataset
+
+    out = out or sys.stdout
+
+    def progress(e) -> None:
+        what = f"-> {e.folder}" if e.status == "imported" else f"FAILED {e.code}: {e.reason}"
+        print(f"  episode {e.episode_index if e.episode_index is not None else '?'} ({e.episode_id}): {what}",
+              file=out, flush=True)
+
+    print(f"importing {source_format} episodes from {src} into {out_dir}", file=out)
+    try:
+        report = import_dataset(source_format, src, out_dir, camera=camera, dataset=dataset, robot=robot, fps=fps,
+                                progress=progress)
+    except SourceUnusable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"{len(report.imported)} imported, {len(report.failed)} failed; report in {out_dir / REPORT_NAME}", file=out)
+    if report.imported:
+        print(f"next: python -m teacher_assets.manager run --episodes {out_dir}", file=out)
+    return 1 if report.failed or not report.imported else 0
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m teacher_assets.manager", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -228,7 +256,18 @@ def main(argv: Optional[list[str]] = None) -> int:
     p_run.add_argument("--calls-in-flight", type=int, default=1,
                        help="hosted model: episodes each LLM step works on at once per run (calls in flight)")
     p_run.add_argument("--max-rpm", type=float, default=None, help="hosted model: requests per minute, at most")
+    p_imp = sub.add_parser("import", help="turn RLDS (Open X-Embodiment) or LeRobot episodes into episode folders")
+    p_imp.add_argument("--from", dest="source_format", required=True, choices=["rlds", "lerobot"])
+    p_imp.add_argument("src", type=Path, help="RLDS: a TFDS folder (or tfrecord file); LeRobot: the dataset root")
+    p_imp.add_argument("--out", type=Path, required=True, help="folder for the episode folders")
+    p_imp.add_argument("--camera", default=None, help="image feature / video key (default: the first; RLDS prefers 'image')")
+    p_imp.add_argument("--dataset", default=None, help="dataset name in metadata and folder names (default: from the source)")
+    p_imp.add_argument("--robot", default=None, help="robot name for metadata when the source does not say")
+    p_imp.add_argument("--fps", type=float, default=None, help="frame rate for metadata when the source does not say")
     args = parser.parse_args(argv)
+    if args.command == "import":
+        return import_source(args.source_format, args.src, args.out, camera=args.camera, dataset=args.dataset,
+                             robot=args.robot, fps=args.fps)
     episodes = args.episodes or datasets_root() / "oxe"
     if not episodes.is_dir():
         print(f"error: {episodes} is not a folder", file=sys.stderr)

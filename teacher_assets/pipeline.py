@@ -21,7 +21,7 @@ from resources.atomic import atomic_write_bytes, atomic_write_json, atomic_write
 from resources.llm import LLMClient
 
 from .agents.cognition import analyse_scene, assess_feasibility
-from .agents.construction import MAX_CRITIC_ITERATIONS, TreeDesign, design_tree
+from .agents.construction import MAX_CRITIC_ITERATIONS, TreeDesign, design_tree, error_taxonomy
 from .agents.refinement import harden_tree, modularize_tree
 from .agents.schemas import AgentCallRecord, FeasibilityReply, SceneReport
 from .agents.validation import SCORE_THRESHOLD, ConformanceOutcome, ScoreOutcome, enforce_conformance, judge_tree
@@ -165,6 +165,8 @@ class EpisodeOutcome(BaseModel):
     prompt_tokens: int
     completion_tokens: int
     cost_usd: Optional[float]
+    source_dataset: Optional[str] = None  # from the episode's metadata (importers write it)
+    robot: Optional[str] = None
 
 
 def outcome_of(state: EpisodeState) -> EpisodeOutcome:
@@ -174,7 +176,13 @@ def outcome_of(state: EpisodeState) -> EpisodeOutcome:
         repaired=state.repaired, critic_revisions=state.design.revisions if state.design else 0,
         instruction=state.instruction, prompt_tokens=sum(c.prompt_tokens for c in state.audit),
         completion_tokens=sum(c.completion_tokens for c in state.audit), cost_usd=sum(costs) if costs else None,
+        source_dataset=_text_or_none(state.metadata.get("source_dataset")),
+        robot=_text_or_none(state.metadata.get("robot")),
     )
+
+
+def _text_or_none(value) -> Optional[str]:
+    return None if value is None else str(value)
 
 
 def audit_log(state: EpisodeState) -> dict:
@@ -186,6 +194,9 @@ def audit_log(state: EpisodeState) -> dict:
         "critic_dialogue": [t.model_dump(mode="json") for t in state.design.dialogue] if state.design else [],
         "conformance": state.conformance.model_dump(mode="json", exclude={"bt_xml", "calls"}) if state.conformance else None,
         "score": state.score.score.model_dump(mode="json") if state.score else None,
+        "error_taxonomy": error_taxonomy(state.design, state.score.score if state.score else None).model_dump(mode="json"),
+        "vocabulary": {"reason_codes": state.feasibility.reason_codes, "notes": state.feasibility.notes}
+        if state.feasibility else None,
         "agents": [c.model_dump(mode="json") for c in state.audit],
     }
 
@@ -228,8 +239,24 @@ class DatasetSummary(BaseModel):
     reasons: dict[str, list[str]]  # status → "episode: reason"
 
 
+# Columns of the proposer table with their arrow types; per-episode fields that other stages add to
+# the audit log (beyond AUDIT_KEYS) follow as extra columns.
+DATASET_COLUMNS: dict[str, str] = {
+    "episode_id": "string", "instruction": "string", "bt_xml": "string", "subtree_map": "string",
+    "scene_report": "string", "score_structure": "int64", "score_robustness": "int64", "score_compliance": "int64",
+    "score_grounding": "int64", "critic_revisions": "int64", "critic_error_labels": "labels",
+    "critic_error_labels_fixed": "labels", "interpretation_notes": "labels", "repaired": "bool",
+    "prompt": "string", "completion": "string", "messages": "messages",
+    "source_dataset": "string", "robot": "string", "teacher_model": "string",
+}
+AUDIT_KEYS = {"episode_id", "instruction", "status", "reason", "critic_dialogue", "conformance", "score", "agents",
+              "error_taxonomy", "vocabulary"}  # the last two become the critic_error_labels* / interpretation_notes columns
+
+
 def build_proposer_dataset(proposer_dir: Path) -> tuple[list[dict], DatasetSummary]:
     """Rows of accepted episodes (from their files on disk) and counts over every episode's outcome."""
+    from .proposer_format import trainer_columns
+
     outcomes = read_outcomes(proposer_dir)
     rows: list[dict] = []
     for o in outcomes:
@@ -237,19 +264,30 @@ def build_proposer_dataset(proposer_dir: Path) -> tuple[list[dict], DatasetSumma
         if o.status != "accepted" or not (folder / "bt.xml").is_file():
             continue
         audit = json.loads((folder / "audit_log.json").read_text())
-        rows.append({
+        scene = next((a["output"] for a in audit["agents"] if a["role"] == "teacher.scene_analysis"), {})
+        bt_xml = (folder / "bt.xml").read_text(encoding="utf-8")
+        row = {
             "episode_id": o.episode_id,
             "instruction": o.instruction,
-            "bt_xml": (folder / "bt.xml").read_text(encoding="utf-8"),
+            "bt_xml": bt_xml,
             "subtree_map": (folder / "subtree_map.json").read_text(encoding="utf-8"),
-            "scene_report": json.dumps(next((a["output"] for a in audit["agents"] if a["role"] == "teacher.scene_analysis"), {})),
+            "scene_report": json.dumps(scene),
             "score_structure": audit["score"]["structure"],
             "score_robustness": audit["score"]["robustness"],
             "score_compliance": audit["score"]["compliance"],
             "score_grounding": audit["score"]["grounding"],
             "critic_revisions": o.critic_revisions,
+            "critic_error_labels": audit.get("error_taxonomy", {}).get("raised", []),
+            "critic_error_labels_fixed": audit.get("error_taxonomy", {}).get("fixed", []),
+            "interpretation_notes": (audit.get("vocabulary") or {}).get("notes", []),
             "repaired": o.repaired,
-        })
+            **trainer_columns(o.instruction, scene, bt_xml),
+            "source_dataset": o.source_dataset,
+            "robot": o.robot,
+            "teacher_model": next((a["model"] for a in audit["agents"] if a["role"] == "teacher.architect"), None),
+        }
+        row.update({k: v for k, v in audit.items() if k not in AUDIT_KEYS and k not in DATASET_COLUMNS})
+        rows.append(row)
     count = lambda s: sum(o.status == s for o in outcomes)  # noqa: E731
     reasons: dict[str, list[str]] = {}
     for o in outcomes:
@@ -261,16 +299,32 @@ def build_proposer_dataset(proposer_dir: Path) -> tuple[list[dict], DatasetSumma
     return rows, summary
 
 
+def _dataset_table(rows: list[dict]):
+    """The rows as an arrow table: fixed types for the known columns (also when empty), inferred for extras."""
+    import pyarrow as pa
+
+    types = {"string": pa.string(), "int64": pa.int64(), "bool": pa.bool_(), "labels": pa.list_(pa.string()),
+             "messages": pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))}
+    fields = [pa.field(name, types[kind]) for name, kind in DATASET_COLUMNS.items()]
+    extras = sorted({k for r in rows for k in r} - set(DATASET_COLUMNS))
+    fields += [pa.field(k, pa.array([r.get(k) for r in rows]).type) for k in extras]
+    return pa.Table.from_pylist(rows, schema=pa.schema(fields))
+
+
 def write_proposer_dataset(proposer_dir: Path) -> tuple[list[dict], DatasetSummary]:
-    import pandas as pd
+    """``proposer_dataset.parquet`` (loads with Hugging Face ``datasets``), the same rows as JSONL, the
+    counts in ``summary.json`` and the dataset card ``README.md``."""
+    import pyarrow.parquet as pq
+
+    from .proposer_format import dataset_card
 
     rows, summary = build_proposer_dataset(proposer_dir)
-    columns = ["episode_id", "instruction", "bt_xml", "subtree_map", "scene_report", "score_structure",
-               "score_robustness", "score_compliance", "score_grounding", "critic_revisions", "repaired"]
-    frame = pd.DataFrame(rows, columns=columns)
+    table = _dataset_table(rows)
     buf = io.BytesIO()
-    frame.to_parquet(buf, index=False)
+    pq.write_table(table, buf)
     atomic_write_bytes(proposer_dir / "proposer_dataset.parquet", buf.getvalue())
     atomic_write_text(proposer_dir / "proposer_dataset.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
     atomic_write_json(proposer_dir / "summary.json", summary.model_dump(mode="json"))
+    atomic_write_text(proposer_dir / "README.md", dataset_card(table.schema, summary.model_dump(mode="json"), rows,
+                                                               "proposer_dataset.parquet"))
     return rows, summary

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import TYPE_CHECKING, Mapping, Optional, Sequence
 
 from pydantic import BaseModel
+
+if TYPE_CHECKING:
+    from teacher_assets.bt.world import SymbolicWorld
 
 STRUCTURE_CODES = {"xml_malformed", "bad_root", "no_trees", "tree_without_id", "tree_root_count", "duplicate_tree_id",
                    "unknown_element", "bad_format", "missing_main_tree", "unknown_main_tree", "missing_subtree",
                    "recursive_subtree", "subtree_naming", "missing_node_model", "node_model_ports", "child_count",
                    "missing_attribute"}
-PAL_CODES = {"unknown_node", "forbidden_node", "non_pal_action", "missing_obj", "timeout_ms", "unexpected_port",
-             "unbound_variable", "unbounded_loop"}
+PAL_CODES = {"unknown_node", "forbidden_node", "non_pal_action", "unknown_condition", "missing_obj", "timeout_ms",
+             "unexpected_port", "unbound_variable", "unbounded_loop"}
 
 
 class CheckVerdict(BaseModel):
@@ -49,28 +52,52 @@ def pal_check(xml: str) -> CheckVerdict:
                         details={"actions_used": ", ".join(report.actions_used)})
 
 
-def executability_check(xml: str, object_states: Optional[dict[str, str]] = None) -> CheckVerdict:
-    """Ticks to SUCCESS in a symbolic world; and again with a guarded primitive failing once."""
-    from teacher_assets.bt.executor import execute_symbolic, guarded_action_paths, world_for_tree
+def episode_world(instruction: str, metadata_objects: Sequence[str] = (), *, scene_entities: Sequence[str] = (),
+                  object_states: Optional[Mapping[str, str]] = None) -> SymbolicWorld:
+    """The symbolic world of one episode: its scene's objects, checked against the instruction parse.
 
-    states = object_states or {}
-    world = world_for_tree(xml, open=[o for o, s in states.items() if s == "open"],
-                           on=[o for o, s in states.items() if s == "on"])
-    nominal = execute_symbolic(xml, world)
-    if nominal.status != "SUCCESS":
+    The scene is the metadata ``objects`` list, or the scene report's entities when the episode
+    has none (``world_for_episode``; a model's "the red cup" becomes ``red_cup``). Start states:
+    ``object_states`` (scene report / metadata), else what the instruction presupposes — the first
+    thing it does to an object is CLOSE (it starts open) or TOGGLE_OFF (it starts on).
+    """
+    from teacher_assets.agents.instruction_parser import parse_instruction, snake
+    from teacher_assets.bt.world import world_for_episode
+
+    scene = [str(o) for o in metadata_objects] or [snake(str(o)) for o in scene_entities]
+    parsed = parse_instruction(instruction, known_objects=tuple(scene))
+    states = dict(object_states or {})
+    first_goal: dict[str, str] = {}
+    for goal in parsed.goals:
+        first_goal.setdefault(goal.obj, goal.kind)
+    for obj, kind in first_goal.items():
+        presupposed = {"close": "open", "toggle_off": "on"}.get(kind)
+        if presupposed and obj not in states:
+            states[obj] = presupposed
+    return world_for_episode(scene, parsed.entities(), object_states=states)
+
+
+def executability_check(xml: str, world: SymbolicWorld) -> CheckVerdict:
+    """Ticks to SUCCESS in the episode's symbolic world; and again with each guarded step the run
+    reaches failing in turn (persistently where a Fallback branch must take over, once under a retry)."""
+    from teacher_assets.bt.executor import check_recoveries
+
+    report = check_recoveries(xml, world)
+    nominal = report.nominal
+    if not nominal.ok:
         why = "; ".join(f"[{v.code}] {v.path}: {v.message}" for v in nominal.violations) or "FAILURE"
         return CheckVerdict(passed=False, description=f"nominal run did not succeed: {why}")
-    guarded = guarded_action_paths(xml)
-    if not guarded:
+    if not report.runs:
         return CheckVerdict(passed=False, description="no guarded step: the tree has no retry or fallback recovery")
-    # The first grasp if there is one (the step most likely to slip), else the first guarded step.
-    step = next((p for p in guarded if p.endswith("]") and "/GRASP[" in p), guarded[0])
-    perturbed = execute_symbolic(xml, world, fail_once=step)
-    ok = perturbed.status == "SUCCESS" and bool(perturbed.injected)
-    return CheckVerdict(
-        passed=ok,
-        description=(f"SUCCESS in {len(nominal.trace)} actions; with {step} failing once the recovery still succeeds"
-                     if ok else f"with {step} failing once the tree ends {perturbed.status}"),
-        details={"nominal_actions": len(nominal.trace), "perturbed_step": step,
-                 "perturbed_actions": len(perturbed.trace), "warnings": len(nominal.warnings)},
-    )
+    fallbacks = [r for r in report.runs if r.recovery == "fallback"]
+    details = {"nominal_actions": len(nominal.trace), "guarded_steps_failed": len(report.runs),
+               "fallback_recoveries": len(fallbacks), "failed_recoveries": len(report.failed_runs)}
+    if report.failed_runs:
+        first = report.failed_runs[0]
+        why = "; ".join(f"[{v.code}] {v.path}: {v.message}" for v in first.violations) or "FAILURE"
+        return CheckVerdict(passed=False, details=details, description=(
+            f"{len(report.failed_runs)} of {len(report.runs)} guarded steps do not recover: with {first.path} "
+            f"({first.action} {first.obj or ''}) failing the tree ends {first.status}: {why}"))
+    return CheckVerdict(passed=True, details=details, description=(
+        f"SUCCESS in {len(nominal.trace)} actions; with each of {len(report.runs)} guarded steps failing in turn "
+        f"({len(fallbacks)} through a Fallback recovery branch) the recovery still succeeds"))

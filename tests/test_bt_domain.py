@@ -2,22 +2,14 @@
 
 import pytest
 
-from teacher_assets.bt import (PAL_ACTIONS, add_robustness, assign_node_ids, check_conformance, execute_symbolic,
-                               extract_subtrees, guarded_action_paths, load_in_btcpp, parse_bt_xml, to_bt_xml,
+from teacher_assets.bt import (PAL_ACTIONS, add_robustness, assign_node_ids, check_conformance, check_recoveries,
+                               execute_symbolic, extract_subtrees, load_in_btcpp, parse_bt_xml, to_bt_xml,
                                world_for_objects)
 from teacher_assets.bt.model import BTParseError
+from tests.bt_trees import bt_doc as _doc, pal_sequence
 
 
-def _doc(main_body: str, extra: str = "", fmt: str = "4", main: str = "Main", models: bool = True) -> str:
-    """A document with the standard PAL TreeNodesModel (via a round trip) unless models=False."""
-    text = (f'<root BTCPP_format="{fmt}" main_tree_to_execute="{main}">'
-            f'<BehaviorTree ID="Main">{main_body}</BehaviorTree>{extra}</root>')
-    if not models:
-        return text
-    doc = parse_bt_xml(text)
-    return to_bt_xml(doc)
-
-
+CUP_TRAY = world_for_objects(["cup_1", "tray"])
 PICK_PLACE = _doc(
     "<Sequence><Script code=\"cup:='cup_1'\"/>"
     '<Action ID="NAVIGATE_TO" obj="{cup}"/><GRASP obj="{cup}"/>'
@@ -73,11 +65,12 @@ def test_conformance_catches_each_violation(xml, code):
 def test_parameter_flow_accepts_set_blackboard_remapping_and_autoremap():
     xml = _doc('<Sequence><SetBlackboard value="cup_1" output_key="cup"/>'
                '<SubTree ID="T_Grasp" item="{cup}"/><SubTree ID="T_Release" _autoremap="true"/></Sequence>',
-               '<BehaviorTree ID="T_Grasp"><GRASP obj="{item}"/></BehaviorTree>'
+               '<BehaviorTree ID="T_Grasp"><Sequence><NAVIGATE_TO obj="{item}"/><GRASP obj="{item}"/></Sequence>'
+               '</BehaviorTree>'
                '<BehaviorTree ID="T_Release"><Sequence><NAVIGATE_TO obj="{cup}"/><RELEASE/></Sequence></BehaviorTree>')
     assert check_conformance(xml).ok, check_conformance(xml).summary()
     assert load_in_btcpp(xml).ok
-    assert execute_symbolic(xml).status == "SUCCESS"
+    assert execute_symbolic(xml, world_for_objects(["cup_1"])).status == "SUCCESS"
 
 
 def test_good_tree_loads_in_behaviortree_cpp_and_unregistered_node_does_not():
@@ -92,7 +85,7 @@ def test_good_tree_loads_in_behaviortree_cpp_and_unregistered_node_does_not():
 
 
 def test_pick_and_place_succeeds_and_moves_the_cup():
-    result = execute_symbolic(PICK_PLACE, world_for_objects(["cup_1", "tray"]))
+    result = execute_symbolic(PICK_PLACE, CUP_TRAY)
     assert result.status == "SUCCESS", result.violations
     assert [(r.action, r.obj) for r in result.trace] == [
         ("NAVIGATE_TO", "cup_1"), ("GRASP", "cup_1"), ("NAVIGATE_TO", "tray"), ("PLACE_ON_TOP", "tray")]
@@ -102,19 +95,19 @@ def test_pick_and_place_succeeds_and_moves_the_cup():
 
 def test_place_before_grasp_fails_with_precondition_violation():
     xml = _doc('<Sequence><PLACE_ON_TOP obj="tray"/><GRASP obj="cup"/></Sequence>')
-    result = execute_symbolic(xml)
+    result = execute_symbolic(xml, world_for_objects(["cup", "tray"]))
     assert result.status == "FAILURE"
     assert [v.code for v in result.violations] == ["hand_empty"]
     assert result.violations[0].path == "Main/Sequence/PLACE_ON_TOP[0]"
 
 
 @pytest.mark.parametrize("body, world_kwargs, code", [
-    ('<Sequence><GRASP obj="cup"/><OPEN obj="drawer"/></Sequence>', {}, "hand_not_empty"),
-    ('<Sequence><GRASP obj="cup"/><PLACE_INSIDE obj="drawer"/></Sequence>', {}, "container_closed"),
-    ('<Sequence><GRASP obj="sponge"/><SOAK_UNDER obj="faucet"/></Sequence>', {}, "source_off"),
-    ('<Sequence><GRASP obj="bread"/><CUT obj="apple"/></Sequence>', {}, "held_not_slicer"),
-    ('<GRASP obj="table"/>', {}, "not_graspable"),
-    ('<GRASP obj="cup"/>', {"inside": {"cup": "drawer"}}, "inside_closed_container"),
+    (pal_sequence("GRASP:cup", "OPEN:drawer", navigate=True), {}, "hand_not_empty"),
+    (pal_sequence("GRASP:cup", "PLACE_INSIDE:drawer", navigate=True), {}, "container_closed"),
+    (pal_sequence("GRASP:sponge", "SOAK_UNDER:faucet", navigate=True), {}, "source_off"),
+    (pal_sequence("GRASP:bread", "CUT:apple", navigate=True), {}, "held_not_slicer"),
+    (pal_sequence("GRASP:table", navigate=True), {}, "not_graspable"),
+    (pal_sequence("GRASP:cup", navigate=True), {"inside": {"cup": "drawer"}}, "inside_closed_container"),
 ])
 def test_world_enforces_pal_preconditions(body, world_kwargs, code):
     xml = _doc(body)
@@ -124,13 +117,14 @@ def test_world_enforces_pal_preconditions(body, world_kwargs, code):
 
 
 def test_every_primitive_runs_in_a_plausible_plan():
-    xml = _doc('<Sequence>'
-               '<OPEN obj="drawer"/><GRASP obj="cup"/><PLACE_INSIDE obj="drawer"/><CLOSE obj="drawer"/>'
-               '<TOGGLE_ON obj="faucet"/><GRASP obj="sponge"/><SOAK_UNDER obj="faucet"/><WIPE obj="table"/>'
-               '<SOAK_INSIDE obj="bowl"/><RELEASE/><TOGGLE_OFF obj="faucet"/>'
-               '<GRASP obj="knife"/><CUT obj="bread"/><PLACE_ON_TOP obj="board"/>'
-               '<NAVIGATE_TO obj="stove"/><GRASP obj="pan"/><PLACE_NEAR_HEATING_ELEMENT obj="stove"/></Sequence>')
-    result = execute_symbolic(xml)
+    xml = _doc(pal_sequence("OPEN:drawer", "GRASP:cup", "PLACE_INSIDE:drawer", "CLOSE:drawer",
+                            "TOGGLE_ON:faucet", "GRASP:sponge", "SOAK_UNDER:faucet", "WIPE:table",
+                            "SOAK_INSIDE:bowl", "RELEASE", "TOGGLE_OFF:faucet",
+                            "GRASP:knife", "CUT:bread", "PLACE_ON_TOP:board",
+                            "GRASP:pan", "PLACE_NEAR_HEATING_ELEMENT:stove", navigate=True))
+    world = world_for_objects(["drawer", "cup", "faucet", "sponge", "table", "bowl", "knife", "bread", "board", "pan",
+                               "stove"])
+    result = execute_symbolic(xml, world)
     assert result.status == "SUCCESS", result.violations
     assert {r.action for r in result.trace} == set(PAL_ACTIONS)
     w = result.final_world.objects
@@ -139,22 +133,22 @@ def test_every_primitive_runs_in_a_plausible_plan():
 
 
 def test_recovery_branch_survives_a_failed_grasp_but_bare_tree_does_not():
-    bare = execute_symbolic(PICK_PLACE, fail_once="GRASP")
+    bare = execute_symbolic(PICK_PLACE, CUP_TRAY, fail_once="GRASP")
     assert bare.status == "FAILURE" and bare.injected == ["GRASP"]
     robust = to_bt_xml(add_robustness(parse_bt_xml(PICK_PLACE)))
-    result = execute_symbolic(robust, fail_once="GRASP")
+    result = execute_symbolic(robust, CUP_TRAY, fail_once="GRASP")
     assert result.status == "SUCCESS", result.violations
     assert [r.reason for r in result.trace if r.action == "GRASP"] == ["injected_failure", ""]
     # A failure at every guarded step still recovers.
-    for path in guarded_action_paths(robust):
-        assert execute_symbolic(robust, fail_once=path).status == "SUCCESS", path
+    report = check_recoveries(robust, CUP_TRAY)
+    assert report.ok and len(report.runs) == 4, report.failed_runs
 
 
 def test_executor_refuses_unbounded_loops_and_stops_running_trees():
     loop = _doc('<RetryUntilSuccessful num_attempts="-1"><GRASP obj="cup"/></RetryUntilSuccessful>')
-    assert [v.code for v in execute_symbolic(loop).violations] == ["unbounded_loop"]
+    assert [v.code for v in execute_symbolic(loop, CUP_TRAY).violations] == ["unbounded_loop"]
     forever = _doc('<KeepRunningUntilFailure><AlwaysSuccess/></KeepRunningUntilFailure>')
-    result = execute_symbolic(forever, max_ticks=5)
+    result = execute_symbolic(forever, CUP_TRAY, max_ticks=5)
     assert result.status == "FAILURE" and [v.code for v in result.violations] == ["max_ticks_exceeded"]
 
 
@@ -166,7 +160,7 @@ def test_transforms_keep_conformance_loadability_and_success():
     for text in (to_bt_xml(robust), xml):
         assert check_conformance(text).ok, check_conformance(text).summary()
         assert load_in_btcpp(text).ok
-        assert execute_symbolic(text, fail_once={"GRASP", "PLACE_ON_TOP"}).status == "SUCCESS"
+        assert execute_symbolic(text, CUP_TRAY, fail_once={"GRASP", "PLACE_ON_TOP"}).status == "SUCCESS"
     ids = {s.id for s in mapping.subtrees}
     assert {"T_Navigate", "T_Manipulate_Grasp"} <= ids
     assert modular.tree("T_Place") is not None  # only the main tree is modularized; T_Place stays
@@ -188,7 +182,7 @@ def test_assign_node_ids_is_deterministic_idempotent_and_loadable():
     retry = next(n for t in doc.trees for n in _preorder(t.root) if n.tag == "RetryUntilSuccessful"
                  and n.children[0].attrs.get("ID") == "GRASP")
     grasp_name = retry.children[0].attrs["name"]
-    result = execute_symbolic(once, fail_once=grasp_name)
+    result = execute_symbolic(once, CUP_TRAY, fail_once=grasp_name)
     assert result.status == "SUCCESS" and result.injected == [grasp_name]
 
 

@@ -12,7 +12,6 @@ from tests.llm_server import serving
 
 
 class Sum(BaseModel):
-    total: int
     words: list[str]
 
 

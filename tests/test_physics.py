@@ -19,7 +19,7 @@ from PIL import Image
 
 from benchgen_assets.physics import (CoacdParams, compose_mjcf, decompose_convex, mjcf_schema_errors, render_preview,
                                      stability_check, validate_variant)
-from benchgen_assets.records import BuildOutput, BuiltPart, GeometryReport
+from benchgen_assets.records import BuildOutput, BuiltPart, GeometryReport, SiteSpec, TaskSpec
 
 BLOCK = (80.0, 80.0, 40.0)  # tier-1 peg-in-hole block, mm
 HOLE_R, PEG_R, PEG_H = 12.0, 10.0, 30.0
@@ -236,9 +236,17 @@ def test_validate_variant_reports_stages_in_order(tmp_path, coacd_cache):
     peg = trimesh.creation.cylinder(radius=PEG_R, height=PEG_H, sections=48)
     peg.apply_translation((80, 0, PEG_H / 2 + 0.5))  # standing beside the block, 0.5 mm up
     build = _build(src, [_part(src, "block", _block_with_hole()), _part(src, "peg", peg, joint="free")])
+    # the task: the peg's tip 30 of the hole's 40 mm deep; the oracle lifts it over and lowers it in
+    build.sites = [SiteSpec(name="tip", part="peg", pos_mm=(80, 0, 0.5)), SiteSpec(name="rim", part="block", pos_mm=(0, 0, 40))]
+    build.task = TaskSpec.model_validate({
+        "instruction": "Insert the peg.", "time_limit_s": 5.0,
+        "goal": [{"kind": "site_in_box", "site": "tip", "relative_to": "rim", "min_mm": (-3, -3, -41), "max_mm": (3, 3, -30)}],
+        "oracle": [{"kind": "carry_part", "part": "peg", "waypoints_mm": [(0, 0, 50), (-80, 0, 50), (-80, 0, -0.8)]}]})
     report = validate_variant(build, tmp_path / "ok", scenario_id="s1", variant_id="v00", cache_dir=coacd_cache)
     assert report.passed, report.first_failure()
-    assert [s.name for s in report.stages] == ["geometry", "mjcf_compose", "mjcf_schema", "mjcf_compile", "stability"]
+    assert [s.name for s in report.stages] == ["geometry", "mjcf_compose", "mjcf_schema", "mjcf_compile", "stability",
+                                               "solvability"]
+    assert report.oracle.solved and report.oracle.final.predicates[0].offset_mm[2] <= -30
     assert report.max_velocity is not None and report.max_penetration_m is not None
     assert set(report.timings_s) == {s.name for s in report.stages}
     assert (tmp_path / "ok" / "scene.xml").exists()

@@ -7,15 +7,18 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from PIL import Image
 from dagster import DagsterInstance, Definitions, materialize
 
 from benchgen_assets.definitions import defs, materializable
+from benchgen_assets.families import FAMILIES
 from benchgen_assets.pipeline import save_request
 from benchgen_assets.records import GenerationRequest, ScenarioPlan
+from benchgen_assets.tasks import load_task
 from resources.dagster_resources import shared_resources
 
 CHAIN = ["generation_request", "scenario_plan", "scenario_script", "validated_scenario", "scenario_preview"]
-CHECKS = {"compilation_check", "geometry_check", "mjcf_schema_check", "stability_check"}
+CHECKS = {"compilation_check", "geometry_check", "mjcf_schema_check", "stability_check", "solvability_check"}
 
 
 def _instance_with(*requests: GenerationRequest) -> DagsterInstance:
@@ -92,6 +95,9 @@ def test_tier1_scenario_end_to_end(datasets_dir):
         assert (d / "scene.xml").exists() and (d / "validation.json").exists() and (d / "preview.png").exists()
         assert list((d / "meshes").glob("*.stl"))
         assert json.loads((d / "validation.json").read_text())["passed"] is True
+        assert load_task(d).goal and json.loads((d / "validation.json").read_text())["oracle"]["solved"] is True
+        with Image.open(d / "preview.png") as preview:  # the start and the oracle's success, side by side
+            assert preview.size == (960, 360)
     assert (scenario / "script.py").exists() and (scenario / "attempts" / "attempts.json").exists()
     preview_md = result.asset_materializations_for_node("scenario_preview")[0].metadata["previews"].value
     assert "data:image/png;base64," in preview_md
@@ -100,10 +106,12 @@ def test_tier1_scenario_end_to_end(datasets_dir):
     manifest = pd.read_parquet(datasets_dir / "benchmarks" / "manifest.parquet")
     assert list(manifest["variant_id"]) == ["v00", "v01"] and manifest["passed"].all()
     row = manifest.iloc[0]
-    assert row["tier"] == 1 and row["family"] in ("peg_in_hole", "block_stacking")
+    assert row["tier"] == 1 and FAMILIES[row["family"]].tier == 1
     assert row["mjcf_sha256"] == _sha(datasets_dir / row["mjcf_path"])
     assert list(row["stl_sha256"]) == [_sha(datasets_dir / p) for p in row["stl_paths"]]
     assert row["max_velocity"] is not None and json.loads(row["parameters"])
+    assert row["instruction"] and row["predicate"].startswith("site ") and row["success_metric"].endswith(("mm", "m/s"))
+    assert 0 < row["oracle_time_s"] <= row["time_limit_s"]
     traces = pd.read_parquet(datasets_dir / "benchmarks" / "traces.parquet")
     assert {"planner", "coder", "reviewer", "validator"} <= set(traces["step"])
     coder = traces[traces["step"] == "coder"].iloc[0]

@@ -22,7 +22,7 @@ from resources.dagster_resources import shared_resources
 from tests.sensor_ticks import Ticker
 
 SCENARIOS = "scenarios"
-CHECKS = ["compilation_check", "geometry_check", "mjcf_schema_check", "stability_check"]
+CHECKS = ["compilation_check", "geometry_check", "mjcf_schema_check", "stability_check", "solvability_check"]
 
 
 @pytest.fixture

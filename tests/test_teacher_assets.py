@@ -118,15 +118,17 @@ def test_missing_partition_folder_is_invalid_with_reason(datasets_dir, episodes,
 
 
 def test_executability_check_fails_a_tree_without_recovery():
+    from teacher_assets.bt.world import world_for_objects
     from teacher_assets.tree_checks import executability_check
 
+    world = world_for_objects(["cup", "table"])
     bare = ('<root BTCPP_format="4" main_tree_to_execute="MainTree"><BehaviorTree ID="MainTree"><Sequence>'
             '<Action ID="NAVIGATE_TO" obj="cup"/><Action ID="GRASP" obj="cup"/></Sequence></BehaviorTree></root>')
-    verdict = executability_check(bare)
+    verdict = executability_check(bare, world)
     assert not verdict.passed and "no guarded step" in verdict.description
     wrong = bare.replace('<Action ID="NAVIGATE_TO" obj="cup"/><Action ID="GRASP" obj="cup"/>',
                          '<Action ID="PLACE_ON_TOP" obj="table"/>')
-    assert "hand_empty" in executability_check(wrong).description
+    assert "hand_empty" in executability_check(wrong, world).description
 
 
 def test_definitions_have_all_assets_checks_and_prompts():

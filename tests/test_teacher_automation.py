@@ -1,6 +1,7 @@
 """The teacher's episode-folder sensor and nightly schedule, evaluated for real on an ephemeral instance."""
 
 import os
+import re
 import shutil
 import time
 from datetime import datetime, timezone
@@ -214,7 +215,8 @@ def test_nightly_refresh_reruns_only_what_changed_or_failed(datasets_dir, instan
     bumped = datasets_dir.parent / "prompts"
     shutil.copytree(teacher_prompts.PROMPTS_DIR, bumped)
     critic = bumped / "critic.md"
-    critic.write_text(critic.read_text().replace("version: 1\n", "version: 2\n", 1))
+    critic.write_text(re.sub(r"^version: (\d+)$", lambda m: f"version: {int(m.group(1)) + 1}", critic.read_text(),
+                             count=1, flags=re.M))
     monkeypatch.setattr(teacher_prompts, "PROMPTS_DIR", bumped)
     reasons = {r.partition_key: r.tags["teacher/refresh_reason"] for r in nightly(instance, day=24) if r.partition_key}
     assert reasons == {"pick_cup_place_tray": "prompts_changed", "fold_towel": "prompts_changed",

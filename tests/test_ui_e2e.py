@@ -25,7 +25,7 @@ from resources.paths import PROJECT_ROOT
 from tests.webserver import CHROMIUM, CHROMIUM_ARGS, graphql, running_dagster_dev
 
 EPISODE = "pick_cup_place_tray"
-SCENARIO_CHECKS = ("compilation_check", "geometry_check", "mjcf_schema_check", "stability_check")
+SCENARIO_CHECKS = ("compilation_check", "geometry_check", "mjcf_schema_check", "stability_check", "solvability_check")
 SCREENSHOTS = PROJECT_ROOT / "test-output" / "ui"
 RUN_TIMEOUT_S = 240
 RUN_STATUS = """query ($id: ID!) { runOrError(runId: $id) { __typename ... on Run {
@@ -282,7 +282,8 @@ def test_a_failed_check_shows_its_reason_and_leads_back_to_script_plan_and_promp
         ui.shot("run_failed")
 
         # The failed check, its reason, and the links to the report and the script it ran.
-        ui.expect_checks("validated_scenario", {**dict.fromkeys(SCENARIO_CHECKS, "Succeeded"), "stability_check": "Failed"},
+        ui.expect_checks("validated_scenario", {**dict.fromkeys(SCENARIO_CHECKS, "Succeeded"), "stability_check": "Failed",
+                                                 "solvability_check": "Failed"},  # not reached
                          "stability_check", scenario_id)
         reason = page.get_by_role("row").filter(has_text="first_error")
         expect(reason).to_contain_text(re.compile(r"v00: stability: still moving after 0\.2 s: \|qvel\| [\d.]+ > 0\.5"))

@@ -12,6 +12,7 @@ from benchgen_assets.records import (AgentStep, CoderReply, GenerationRequest, R
                                      ValidationReport)
 from resources.llm import LLMClient, LLMResult, input_block
 
+from .library import Example, example_text
 from .prompts import load_prompt
 
 PLANNER_ROLE = "scenario.planner"
@@ -49,12 +50,15 @@ def plan_scenario(client: LLMClient, request: GenerationRequest,
     return result.value, _step(PLANNER_ROLE, prompt.prompt_version, messages, result)
 
 
-def coder_messages(plan: ScenarioPlan) -> list[dict]:
-    """The opening of the coder conversation; repair turns are appended by ``add_feedback``."""
+def coder_messages(plan: ScenarioPlan, examples: Optional[list[Example]] = None) -> list[dict]:
+    """The opening of the coder conversation: the contract, worked examples from the task library,
+    the plan. Repair turns are appended by ``add_feedback``."""
     prompt = load_prompt("coder")
+    shown = ("Worked examples from the task library (accepted scripts, most relevant to this plan first):\n\n"
+             + example_text(examples) + "\n\n") if examples else ""
     return [
         {"role": "system", "content": prompt.text},
-        {"role": "user", "content": "Write the scenario module for this plan.\n"
+        {"role": "user", "content": shown + "Write the scenario module for this plan.\n"
                                     + input_block({"attempt": 1, "family": plan.family, "plan": plan.model_dump(mode="json")})},
     ]
 

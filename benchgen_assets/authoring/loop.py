@@ -15,6 +15,7 @@ from benchgen_assets.variant_runner import code_sha256, run_variant
 from resources.llm import LLMClient
 
 from .agents import add_feedback, coder_messages, review_script, validator_feedback, write_script
+from .library import examples_for
 
 DEFAULT_MAX_ATTEMPTS = 4
 
@@ -23,7 +24,7 @@ def generate_script(client: LLMClient, plan: ScenarioPlan, probe: VariantSpec, *
                     work_dir: Path, max_attempts: int = DEFAULT_MAX_ATTEMPTS) -> ScenarioScript:
     if max_attempts < 1:
         raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
-    messages = coder_messages(plan)
+    messages = coder_messages(plan, examples_for(plan, exclude_scenario=scenario_id))
     attempts: list[CoderAttempt] = []
     for n in range(1, max_attempts + 1):
         t0 = time.monotonic()

@@ -58,4 +58,7 @@ def static_review(code: str) -> list[str]:
     if not imports_scene or not any(isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "Scene"
                                     for n in ast.walk(tree)):
         issues.append("the module must build and return `Scene(...)` from benchgen_assets.scene")
+    if not any(isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "Task" for n in ast.walk(tree)):
+        issues.append("the scene declares no task: set `Scene(task=Task(instruction=..., goal=[...], oracle=[...]))` "
+                      "from benchgen_assets.scene")
     return issues

@@ -169,11 +169,11 @@ def validated_scenario(context: AssetExecutionContext, generation_request: Gener
     })
 
 
-def _thumbnail_b64(png_path, width: int = 240) -> str:
+def _thumbnail_b64(png_path, height: int = 180) -> str:
     from PIL import Image
 
     with Image.open(png_path) as img:
-        img.thumbnail((width, width))
+        img.thumbnail((4 * height, height))  # a start | success pair keeps the height of a single frame
         buf = io.BytesIO()
         img.save(buf, format="PNG", optimize=True)
     return base64.b64encode(buf.getvalue()).decode()
@@ -181,13 +181,18 @@ def _thumbnail_b64(png_path, width: int = 240) -> str:
 
 @asset(partitions_def=scenario_partitions, group_name=GROUP, kinds={"mujoco"})
 def scenario_preview(context: AssetExecutionContext, validated_scenario: ScenarioValidation) -> MaterializeResult:
-    """A rendered PNG per valid variant (MuJoCo offscreen), shown here as metadata."""
+    """A rendered PNG per valid variant (MuJoCo offscreen): its start and the oracle's success state
+    side by side, with the task's instruction and the oracle's time, shown here as metadata."""
     from benchgen_assets.variant_runner import render_previews
 
     t0 = time.monotonic()
     previews = render_previews(validated_scenario)
-    md = ["| variant | preview |", "|---|---|"]
-    md += [f"| {vid} | ![{vid}](data:image/png;base64,{_thumbnail_b64(p)}) |" for vid, p in sorted(previews.items())]
+    manifests = {v.manifest.variant_id: v.manifest for v in validated_scenario.variants}
+    md = ["| variant | task | oracle | start → success |", "|---|---|---|---|"]
+    for vid, p in sorted(previews.items()):
+        m = manifests[vid]
+        oracle = f"solved in {m.oracle_time_s:g} s of {m.time_limit_s:g} s" if m.oracle_time_s is not None else "–"
+        md.append(f"| {vid} | {m.instruction or '–'} | {oracle} | ![{vid}](data:image/png;base64,{_thumbnail_b64(p)}) |")
     return MaterializeResult(metadata={
         "previews": MetadataValue.md("\n".join(md)),
         **{f"preview_{vid}": MetadataValue.path(str(p)) for vid, p in sorted(previews.items())},

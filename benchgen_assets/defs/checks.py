@@ -65,7 +65,7 @@ def stage_check(validation: ScenarioValidation, script: ScenarioScript, name: st
     )
 
 
-# (check name, stages it covers, description). One step evaluates all four: each check is still
+# (check name, stages it covers, description). One step evaluates all five: each check is still
 # its own blocking asset check in the UI, without paying a Dagster step (and input load) apiece.
 CHECKS = [
     ("compilation_check", ("compile",),
@@ -76,6 +76,8 @@ CHECKS = [
      "3. the MJCF is composed, validates against MuJoCo's schema and compiles in MuJoCo"),
     ("stability_check", ("stability",),
      "4. 1 s of simulation: no warnings, finite state, velocity under threshold, no deep penetration"),
+    ("solvability_check", ("solvability",),
+     "5. the task does not start solved, and its scripted oracle reaches the goal within the time limit"),
 ]
 
 

@@ -39,6 +39,12 @@ FAMILIES: dict[str, FamilyInfo] = {info.name: info for info in [
         learning_objective="Pick-and-place ordering and stable stacking (largest first).",
     ),
     FamilyInfo(
+        name="block_in_bin", tier=1, title="Block in bin",
+        description="An open tray fixed on the table and a free block beside it, with 8–20 mm (× scale) to spare "
+                    "on each side once inside.",
+        learning_objective="Lifting an object over obstacles and placing it inside a container.",
+    ),
+    FamilyInfo(
         name="lever", tier=2, title="Lever on a fulcrum",
         description="A beam balanced on a hinge between the cheeks of a fulcrum stand, plus a free load block.",
         learning_objective="Using a hinged mechanism: loading one arm to raise the other.",
@@ -58,6 +64,25 @@ FAMILIES: dict[str, FamilyInfo] = {info.name: info for info in [
         name="latched_box", tier=3, title="Latched box",
         description="A box with a lid hinged at the back and a front latch hooked over the lid's catch.",
         learning_objective="Multi-step manipulation of coupled mechanisms: release the latch, then open the lid.",
+    ),
+    FamilyInfo(
+        name="gear_train", tier=3, title="Gear train",
+        description="Two or three meshing involute spur gears lying flat on axles above a base plate; the input gear "
+                    "has a knob. Turn it until the output gear has turned a given angle.",
+        learning_objective="Driving a coupled mechanism through a transmission ratio (and reversal of direction).",
+        scale_min=(0.7, 0.7, 0.6), scale_max=(1.6, 1.6, 2.0),
+    ),
+    FamilyInfo(
+        name="four_bar", tier=3, title="Four-bar linkage",
+        description="A flat crank-rocker four-bar linkage (Grashof proportions) on two pivot posts of a base plate; "
+                    "turn the crank until the rocker has swung a given angle.",
+        learning_objective="Operating a closed kinematic chain: input rotation to a non-linear output swing.",
+    ),
+    FamilyInfo(
+        name="cam_follower", tier=3, title="Cam and follower",
+        description="A pear-shaped cam on a horizontal axle in front of a stand and a flat-footed follower on a "
+                    "vertical slide resting on it; turn the cam until the follower has risen a given height.",
+        learning_objective="Using a cam profile to convert rotation into a lift.",
     ),
 ]}
 

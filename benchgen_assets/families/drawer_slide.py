@@ -1,13 +1,16 @@
 """Tier 2 — drawer slide: a cabinet with a front opening and a drawer (a tray with a handle) that
-slides out along +y on a slide joint."""
+slides out along +y on a slide joint. Task: pull the drawer out at least a set distance; the oracle
+drives the slide past it."""
 
 import random
 
 from build123d import Align, Box, Pos
-from benchgen_assets.scene import Part, Scene
+from benchgen_assets.scene import DriveJoint, JointAtLeast, Part, Scene, Settle, Task
 
 BOTTOM = (Align.CENTER, Align.CENTER, Align.MIN)
 GAP_MM = 1.0  # drawer to cavity, every side
+GOAL_FRACTION = 0.6  # of the travel: the drawer counts as open from here
+ORACLE_FRACTION = 0.85  # where the oracle pulls it to
 
 
 def build(seed: int, scale: tuple[float, float, float]) -> Scene:
@@ -37,7 +40,12 @@ def build(seed: int, scale: tuple[float, float, float]) -> Scene:
     handle = Pos(0, drawer_d / 2, drawer_h / 2) * Box(handle_w, 12.0, 10.0, align=(Align.CENTER, Align.MIN, Align.CENTER))
     drawer = Pos(0, drawer_y, floor_z) * (tray + handle)
     travel = travel_frac * drawer_d
+    goal_mm = GOAL_FRACTION * travel
 
+    task = Task(instruction=f"Pull the drawer out of the cabinet by its handle, at least {goal_mm:.0f} mm.",
+                goal=[JointAtLeast("drawer", goal_mm)],
+                oracle=[DriveJoint("drawer", ORACLE_FRACTION * travel, duration_s=1.5), Settle(0.3)],
+                time_limit_s=5.0)
     return Scene(
         name="drawer_slide",
         description=f"Pull the drawer out of the cabinet by its handle (up to {travel:.0f} mm).",
@@ -48,5 +56,7 @@ def build(seed: int, scale: tuple[float, float, float]) -> Scene:
                  rgba=(0.85, 0.8, 0.65, 1.0)),
         ],
         parameters={"cavity_mm": [round(cav_w, 3), round(cav_d, 3), round(cav_h, 3)],
-                    "wall_mm": round(wall, 3), "travel_mm": round(travel, 3), "tray_wall_mm": round(side, 3)},
+                    "wall_mm": round(wall, 3), "travel_mm": round(travel, 3), "tray_wall_mm": round(side, 3),
+                    "goal_pull_mm": round(goal_mm, 3)},
+        task=task,
     )

@@ -1,10 +1,11 @@
 """Tier 1 — peg in hole: a fixed block with a round or square hole (through or blind) and a free
-peg standing on the table beside it, sized to the hole with a small clearance."""
+peg standing on the table beside it, sized to the hole with a small clearance. Task: the peg's tip
+within 1 mm of the hole's floor; the oracle carries the peg up, over the hole and down in."""
 
 import random
 
 from build123d import Align, Box, Cylinder, Pos
-from benchgen_assets.scene import Part, Scene
+from benchgen_assets.scene import CarryPart, Part, Scene, Settle, Site, SiteInBox, Task
 
 BOTTOM = (Align.CENTER, Align.CENTER, Align.MIN)
 DROP_MM = 0.5  # free parts start this far above their support
@@ -13,6 +14,10 @@ DROP_MM = 0.5  # free parts start this far above their support
 # the peg ≥ 0.2 mm of play in the simulator.
 CLEARANCE_MM = (0.3, 1.2)
 MIN_STICK_OUT_MM = 8.0  # the inserted peg stays graspable above the block
+# Goal: the peg's tip within this much of the hole's floor (the table, for a through hole): the CAD
+# depth, not what a coarse collision model lets through. Sideways the hole itself bounds the tip.
+FLOOR_TOLERANCE_MM = 1.0
+CARRY_CLEARANCE_MM = 10.0  # the oracle lifts the peg's tip this far above the block top
 
 
 def build(seed: int, scale: tuple[float, float, float]) -> Scene:
@@ -53,6 +58,19 @@ def build(seed: int, scale: tuple[float, float, float]) -> Scene:
     else:
         peg = Pos(peg_x, peg_y, DROP_MM) * Cylinder(peg_r, peg_h, align=BOTTOM)
 
+    # the peg's tip (bottom centre) must go below the rim (top centre of the hole) to near the floor
+    sites = [Site("peg_tip", "peg", (peg_x, peg_y, DROP_MM)), Site("hole_rim", "block", (0.0, 0.0, height))]
+    side = clearance + 1.0
+    goal = [SiteInBox("peg_tip", "hole_rim", (-side, -side, -depth - 5.0), (side, side, -(depth - FLOOR_TOLERANCE_MM)))]
+    # waypoints: displacements of the peg from where it was built (tip at z = DROP_MM)
+    lift = height + CARRY_CLEARANCE_MM - DROP_MM
+    seat = height - depth - 0.3 - DROP_MM  # a little below the floor: the grip presses the peg home
+    oracle = [CarryPart("peg", [(0.0, 0.0, lift), (-peg_x, -peg_y, lift), (-peg_x, -peg_y, height + 1.0 - DROP_MM),
+                                (-peg_x, -peg_y, seat)], duration_s=3.0),
+              Settle(0.5)]
+    task = Task(instruction=f"Insert the {'square' if square else 'round'} peg into the hole of the block, all the way down.",
+                goal=goal, oracle=oracle, time_limit_s=8.0)
+
     parameters = {
         "hole_shape": "square" if square else "round", "through_hole": through,
         "hole_radius_mm": round(hole_r, 3), "hole_depth_mm": round(depth, 3),
@@ -71,4 +89,6 @@ def build(seed: int, scale: tuple[float, float, float]) -> Scene:
                  rgba=(0.75, 0.75, 0.8, 1.0), friction=0.6),
         ],
         parameters=parameters,
+        task=task,
+        sites=sites,
     )

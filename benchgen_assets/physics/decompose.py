@@ -6,7 +6,10 @@ unless it is split into convex pieces. Most CAD parts here are stepped prisms al
 cavities, frames): such a part is cut into slabs between its cap levels, each slab's constant
 cross-section into trapezoids by a sweep, and adjacent trapezoids are merged while their union
 stays convex. That is exact (the pieces tile the mesh: a round hole keeps the STL's own polygon,
-≤ 0.1 mm off the CAD circle), deterministic and takes milliseconds. Any other mesh goes to CoACD,
+≤ 0.1 mm off the CAD circle), deterministic and takes milliseconds. A few slanted faces (a
+chamfered rim, a drill point) are stair-stepped, each step up to 0.5 mm inside the slanted wall,
+so the slabs around them (a blind hole's floor and bore) stay exact instead of the whole part
+going to CoACD, whose hulls bridge floors and bores. Any other mesh goes to CoACD,
 in a subprocess with a time limit (native code whose run time can explode on some shapes).
 Results are cached by the STL's sha256 plus the method version and CoACD parameters.
 """
@@ -35,10 +38,14 @@ _WORKER = Path(__file__).with_name("_coacd_worker.py")
 # Below this volume / convex-hull-volume ratio a part is treated as non-convex.
 CONVEXITY_RATIO = 0.97
 # Bump when the prism decomposition changes its output, so cached results of the old one are not reused.
-PRISM_METHOD_VERSION = 1
+PRISM_METHOD_VERSION = 2
 _TOL_MM = 1e-4  # coordinates closer than this are one level; STL vertices are float32 (~1e-5 mm noise)
 _NORMAL_TOL = 1e-5  # |normal · axis| within this of 0 or 1 counts as perpendicular or parallel
 _MAX_SWEEP_WORK = 4_000_000  # strips × section segments; larger cross-sections go to CoACD
+_STEP_TOL_MM = 0.5  # how far inside a slanted wall a stair step may stay
+_NEAR_LOW, _NEAR_HIGH = (0.02, 0.03, 0.01), (0.98, 0.97, 0.99)  # section heights just inside a step's ends
+_MAX_STEPS = 24  # stair steps per part along one axis; more slanted height than that goes to CoACD
+_MAX_PIECES = 1024  # more convex pieces than this cost more in collision detection than CoACD's approximation
 
 
 class CoacdParams(BaseModel):
@@ -121,7 +128,8 @@ def decompose_convex(stl_path: Path, *, cache_dir: Path | None = None, params: C
 
 
 def prism_pieces(mesh: trimesh.Trimesh) -> list[ConvexPiece] | None:
-    """Exact convex pieces of a stepped prism (along x, y or z: the axis giving fewest pieces), else None."""
+    """Convex pieces of a stepped prism, slanted faces stair-stepped (along x, y or z: the axis giving
+    fewest pieces), else None."""
     best = None
     for axis in (2, 0, 1):
         pieces = _stepped_prism(mesh, axis)
@@ -132,12 +140,19 @@ def prism_pieces(mesh: trimesh.Trimesh) -> list[ConvexPiece] | None:
 
 def _stepped_prism(mesh: trimesh.Trimesh, axis: int) -> list[ConvexPiece] | None:
     along = np.abs(np.asarray(mesh.face_normals)[:, axis])
-    real = np.asarray(mesh.area_faces) > 1e-9  # a zero-area sliver triangle has no meaningful normal
-    if not np.all((along[real] > 1 - _NORMAL_TOL) | (along[real] < _NORMAL_TOL)):
-        return None
+    areas = np.asarray(mesh.area_faces)
+    real = areas > 1e-9  # a zero-area sliver triangle has no meaningful normal
     caps = real & (along > 1 - _NORMAL_TOL)
+    slanted = real & ~caps & (along >= _NORMAL_TOL)
     vertices = np.asarray(mesh.vertices, dtype=np.float64)
     levels = _cluster(vertices[mesh.faces[caps]][..., axis].ravel())
+    if slanted.any():
+        # Chamfers, countersinks, drill points: stair-step them instead of handing the whole part
+        # to CoACD, whose hulls bridge the floors and bores of the exact slabs around them.
+        steps = _staircase_levels(vertices[mesh.faces[slanted]][..., axis], along[slanted])
+        if steps is None:
+            return None
+        levels = _cluster(np.concatenate([levels, steps]))
     # (u, v, h) is a cyclic permutation of (x, y, z): counter-clockwise in (u, v) seen from +h stays so.
     cols = [(axis + 1) % 3, (axis + 2) % 3, axis]
     uvh = vertices[:, cols]
@@ -145,11 +160,16 @@ def _stepped_prism(mesh: trimesh.Trimesh, axis: int) -> list[ConvexPiece] | None
 
     stacks: list[list] = []  # [polygon, low, high]: prisms still open at the previous level
     closed: list[list] = []
+    slopes = triangles[slanted][..., 2]
+    slope_spans = np.column_stack([slopes.min(axis=1), slopes.max(axis=1)])
     for low, high in zip(levels[:-1], levels[1:]):
-        segments = _section(triangles, low, high)
-        if segments is None:
-            return None
-        polygons = min((p for p in (_sweep(segments, 0), _sweep(segments, 1)) if p is not None), key=len, default=None)
+        if np.any((slope_spans[:, 0] < high - _TOL_MM) & (slope_spans[:, 1] > low + _TOL_MM)):
+            # a stair step: of its two end sections, the one with less material, so the step stays
+            # inside the slanted walls (a chamfered rim stays open) and a floor below stays exact
+            ends = [_slab_polygons(triangles, low, high, fractions) for fractions in (_NEAR_LOW, _NEAR_HIGH)]
+            polygons = min((p for p in ends if p is not None), key=lambda ps: sum(_area(p) for p in ps), default=None)
+        else:
+            polygons = _slab_polygons(triangles, low, high, (0.5, 0.382, 0.618))
         if polygons is None:
             return None
         # a cross-section repeated from the slab below extends its prism instead of starting a new one
@@ -167,10 +187,34 @@ def _stepped_prism(mesh: trimesh.Trimesh, axis: int) -> list[ConvexPiece] | None
     closed.extend(stacks)
 
     prisms_volume = sum(_area(p) * (hi - lo) for p, lo, hi in closed)
-    if not closed or abs(prisms_volume - abs(mesh.volume)) > 1e-5 * abs(mesh.volume):
+    # steps stay up to _STEP_TOL_MM inside a slanted wall, so they may miss that much volume
+    allowed = 1e-5 * abs(mesh.volume) + _STEP_TOL_MM * float(areas[slanted].sum())
+    if not closed or abs(prisms_volume - abs(mesh.volume)) > allowed or len(closed) > _MAX_PIECES:
         return None  # the pieces do not tile the mesh: not what this method assumes
     order = np.argsort(cols)  # (u, v, h) columns back to (x, y, z)
     return [_extrude(polygon, lo, hi, order) for polygon, lo, hi in sorted(closed, key=_piece_sort_key)]
+
+
+def _staircase_levels(heights: np.ndarray, along: np.ndarray) -> np.ndarray | None:
+    """Extra cut levels over the height spans of slanted faces, close enough that a step's end
+    section lies within _STEP_TOL_MM of the wall over the whole step; None when that takes more
+    than _MAX_STEPS (a dome or a shallow slope: CoACD's job)."""
+    # a wall with normal component n along the axis moves n / sqrt(1 - n²) sideways per unit height
+    step = _STEP_TOL_MM * np.sqrt(1 - along**2) / along
+    spans = sorted(zip(heights.min(axis=1), heights.max(axis=1), step))
+    levels, count = [], 0
+    start, end, finest = spans[0]
+    for lo, hi, h in spans[1:] + [(np.inf, np.inf, np.inf)]:
+        if lo <= end:  # overlapping spans share one staircase, as fine as its shallowest face needs
+            end, finest = max(end, hi), min(finest, h)
+            continue
+        n = max(1, int(np.ceil((end - start) / finest - 1e-9)))
+        count += n
+        if count > _MAX_STEPS:
+            return None
+        levels.append(np.linspace(start, end, n + 1))
+        start, end, finest = lo, hi, h
+    return np.concatenate(levels)
 
 
 def _cluster(values: np.ndarray) -> np.ndarray:
@@ -181,10 +225,18 @@ def _cluster(values: np.ndarray) -> np.ndarray:
     return values[np.concatenate([[True], np.diff(values) > _TOL_MM])]
 
 
-def _section(triangles: np.ndarray, low: float, high: float) -> np.ndarray | None:
-    """Segments (k, 2, 2) where the walls cut a plane h = const strictly between two cap levels."""
+def _slab_polygons(triangles: np.ndarray, low: float, high: float, fractions: tuple) -> list[np.ndarray] | None:
+    """Convex polygons tiling the slab's cross-section at the first usable fraction of its height."""
+    segments = _section(triangles, low, high, fractions)
+    if segments is None:
+        return None
+    return min((p for p in (_sweep(segments, 0), _sweep(segments, 1)) if p is not None), key=len, default=None)
+
+
+def _section(triangles: np.ndarray, low: float, high: float, fractions: tuple) -> np.ndarray | None:
+    """Segments (k, 2, 2) where the walls cut a plane h = const strictly between two levels."""
     heights = triangles[..., 2]
-    for fraction in (0.5, 0.382, 0.618):
+    for fraction in fractions:
         h = low + (high - low) * fraction
         if not np.any(np.abs(heights - h) < 1e-6):
             break

@@ -1,7 +1,9 @@
 """BuildOutput (STL in mm, world frame) → MuJoCo MJCF (metres) with convex collision pieces.
 
 Layout of what ``compose_mjcf`` writes into ``out_dir``:
-  scene.xml              one body per part, floor plane at the table top (z = 0), light, camera
+  scene.xml              one body per part, floor plane at the table top (z = 0), light, camera;
+                         a <site> per Scene site, joint / connect equalities for couplings and pins
+  task.json              the TaskSpec (versioned), when the scene has a task
   meshes/<part>.stl      the part in metres, in its body frame (origin at the part's centre of mass)
   meshes/<part>_cNN.stl  convex collision pieces of a non-convex part (CoACD)
 
@@ -23,6 +25,7 @@ import trimesh
 from lxml import etree
 
 from benchgen_assets.records import BuildOutput, BuiltPart
+from benchgen_assets.tasks import TASK_FILE
 from resources.atomic import atomic_write_bytes, replace_dir
 
 from .decompose import CoacdParams, decompose_convex, is_non_convex
@@ -34,6 +37,7 @@ HINGE_DAMPING, HINGE_ARMATURE = 0.01, 1e-4  # N·m·s/rad, kg·m²: keeps light 
 SLIDE_DAMPING, SLIDE_ARMATURE = 0.5, 1e-3  # N·s/m, kg
 MIN_PIECE_FRACTION = 1e-4  # drop CoACD slivers smaller than this share of the part's volume
 COLLISION_GROUP, VISUAL_GROUP = 3, 2  # renderer shows groups 0-2 by default, so pieces stay hidden
+SITE_GROUP, SITE_SIZE_M = 4, 0.002  # task sites: hidden in previews, shown when a viewer enables group 4
 
 
 class CompositionError(ValueError):
@@ -103,13 +107,59 @@ def compose_mjcf(build: BuildOutput, out_dir: Path, *, decompose: bool = True, c
         else:
             geom["name"] = f"{part.name}_geom"
             etree.SubElement(body, "geom", **geom, friction=friction, group="0")
+        for site in build.sites:
+            if site.part == part.name:
+                etree.SubElement(body, "site", name=site.name, pos=_v((np.asarray(site.pos_mm, dtype=float) - com) * MM),
+                                 size=_f(SITE_SIZE_M), rgba="1 0.2 0.2 1", group=str(SITE_GROUP))
+    _add_equalities(root, build, by_name)
+    _exclude_linked_contacts(root, build)
 
     # Swap the whole meshes/ folder in, so meshes of an earlier composition never linger.
     replace_dir(out_dir / "meshes", lambda tmp: [(tmp / name).write_bytes(data) for name, data in sorted(mesh_files.items())])
     xml = etree.tostring(root, pretty_print=True, xml_declaration=False, encoding="unicode")
     xml_path = out_dir / "scene.xml"
     atomic_write_bytes(xml_path, xml.encode("utf-8"))
+    task_path = out_dir / TASK_FILE
+    if build.task is not None:
+        atomic_write_bytes(task_path, (build.task.model_dump_json(indent=2) + "\n").encode("utf-8"))
+    else:
+        task_path.unlink(missing_ok=True)
     return xml_path
+
+
+def _add_equalities(root: etree._Element, build: BuildOutput, by_name: dict[str, BuiltPart]) -> None:
+    """Couplings become joint equalities, pins connect equalities (closing a kinematic loop)."""
+    if not build.couplings and not build.pins:
+        return
+    equality = etree.SubElement(root, "equality")
+    for i, c in enumerate(build.couplings):
+        leader, follower = by_name.get(c.leader), by_name.get(c.follower)
+        if leader is None or follower is None or {leader.joint, follower.joint} - {"hinge", "slide"}:
+            raise CompositionError(f"coupling {c.leader!r} -> {c.follower!r} needs two hinge/slide parts")
+        # MuJoCo's slides are in metres, the contract's in mm: q1[m or rad] = ratio' × q2[m or rad]
+        ratio = c.ratio * (MM if follower.joint == "slide" else 1.0) / (MM if leader.joint == "slide" else 1.0)
+        etree.SubElement(equality, "joint", name=f"couple{i:02d}_{c.leader}_{c.follower}", joint1=f"{c.follower}_{follower.joint}",
+                         joint2=f"{c.leader}_{leader.joint}", polycoef=f"0 {_f(ratio)} 0 0 0")
+    for i, pin in enumerate(build.pins):
+        a = by_name.get(pin.part_a)
+        if a is None or pin.part_b not in by_name:
+            raise CompositionError(f"pin {pin.part_a!r} - {pin.part_b!r}: unknown part")
+        # the anchor is in body1's frame, which sits at its centre of mass with world axes as built
+        anchor = (np.asarray(pin.pos_mm, dtype=float) - np.asarray(a.center_of_mass_mm, dtype=float)) * MM
+        etree.SubElement(equality, "connect", name=f"pin{i:02d}_{pin.part_a}_{pin.part_b}", body1=pin.part_a, body2=pin.part_b,
+                         anchor=_v(anchor))
+
+
+def _exclude_linked_contacts(root: etree._Element, build: BuildOutput) -> None:
+    """No contacts between coupled parts (meshing gears' collision hulls overlap; the coupling carries
+    the motion) nor between pinned parts (they meet at the pin), as MuJoCo already does for a body and
+    its jointed parent."""
+    pairs = [(c.leader, c.follower) for c in build.couplings] + [(p.part_a, p.part_b) for p in build.pins]
+    if not pairs:
+        return
+    contact = etree.SubElement(root, "contact")
+    for body1, body2 in dict.fromkeys(pairs):
+        etree.SubElement(contact, "exclude", name=f"linked_{body1}_{body2}", body1=body1, body2=body2)
 
 
 def _parents_first(parts: list[BuiltPart]) -> list[BuiltPart]:

@@ -12,6 +12,7 @@ import io
 import os
 import threading
 from pathlib import Path
+from typing import Optional, Sequence
 
 import mujoco
 import numpy as np
@@ -24,8 +25,12 @@ _gl_lock = threading.Lock()  # one thread at a time may make the shared context 
 _gl_contexts: dict = {}
 
 
-def render_preview(xml_path: Path, *, width: int = 480, height: int = 360, camera: str = "preview") -> bytes:
-    """PNG of the scene's initial state (keyframe 0 if any) seen from ``camera`` (free camera if absent)."""
+def render_preview(xml_path: Path, *, width: int = 480, height: int = 360, camera: str = "preview",
+                   success_qpos: Optional[Sequence[float]] = None) -> bytes:
+    """PNG of the scene's initial state (keyframe 0 if any) seen from ``camera`` (free camera if absent).
+
+    With ``success_qpos`` (the oracle's state at success) the PNG shows the start and that state
+    side by side, each ``width`` × ``height``."""
     _require_offscreen_gl()
     model = mujoco.MjModel.from_xml_path(str(xml_path))
     # The model's visual settings only size GPU buffers; the scene file stays as it is.
@@ -34,7 +39,11 @@ def render_preview(xml_path: Path, *, width: int = 480, height: int = 360, camer
     data = mujoco.MjData(model)
     if model.nkey > 0:
         mujoco.mj_resetDataKeyframe(model, data, 0)
-    mujoco.mj_forward(model, data)
+    states = [data.qpos.copy()]
+    if success_qpos is not None:
+        if len(success_qpos) != model.nq:
+            raise ValueError(f"success_qpos has {len(success_qpos)} values, the scene's nq is {model.nq}")
+        states.append(np.asarray(success_qpos, dtype=float))
 
     view = mujoco.MjvCamera()
     camera_id = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_CAMERA, camera)
@@ -43,21 +52,26 @@ def render_preview(xml_path: Path, *, width: int = 480, height: int = 360, camer
     else:
         mujoco.mjv_defaultFreeCamera(model, view)
     scene = mujoco.MjvScene(model, maxgeom=max(1000, 2 * model.ngeom))
-    mujoco.mjv_updateScene(model, data, mujoco.MjvOption(), None, view, mujoco.mjtCatBit.mjCAT_ALL, scene)
     viewport = mujoco.MjrRect(0, 0, width, height)
-    pixels = np.empty((height, width, 3), dtype=np.uint8)
+    frames = []
     with _gl_lock:
         _current_gl_context().make_current()
         context = mujoco.MjrContext(model, mujoco.mjtFontScale.mjFONTSCALE_50)  # no text is drawn
         try:
             mujoco.mjr_setBuffer(mujoco.mjtFramebuffer.mjFB_OFFSCREEN, context)
-            mujoco.mjr_render(viewport, scene, context)
-            mujoco.mjr_readPixels(pixels, None, viewport, context)
+            for qpos in states:
+                data.qpos[:] = qpos
+                mujoco.mj_forward(model, data)
+                mujoco.mjv_updateScene(model, data, mujoco.MjvOption(), None, view, mujoco.mjtCatBit.mjCAT_ALL, scene)
+                pixels = np.empty((height, width, 3), dtype=np.uint8)
+                mujoco.mjr_render(viewport, scene, context)
+                mujoco.mjr_readPixels(pixels, None, viewport, context)
+                frames.append(np.flipud(pixels))  # OpenGL rows run bottom-up
         finally:
             context.free()
     buffer = io.BytesIO()
-    # OpenGL rows run bottom-up. Fast zlib level: a preview is written once and rarely read.
-    Image.fromarray(np.flipud(pixels)).save(buffer, format="PNG", compress_level=1)
+    # Fast zlib level: a preview is written once and rarely read.
+    Image.fromarray(np.concatenate(frames, axis=1)).save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue()
 
 

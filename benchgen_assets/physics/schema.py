@@ -103,7 +103,7 @@ ATTRIBUTE_TYPES: dict[str, tuple] = {
     "texture.type": ("keyword", frozenset({"2d", "cube", "skybox"})),
     "texture.builtin": ("keyword", frozenset({"none", "gradient", "checker", "flat"})),
     "pair.friction": _real(5), "light.specular": _real(3), "material.specular": _real(1),
-    "site.size": _real(1, 3), "mesh.scale": _real(3),
+    "site.size": _real(1, 3), "mesh.scale": _real(3), "polycoef": _real(5), "anchor": _real(3),
 }
 
 

@@ -1,4 +1,6 @@
-"""Strict validation of one built variant: geometry → MJCF composition → schema → compile → stability.
+"""Strict validation of one built variant: geometry → MJCF composition → schema → compile → stability
+→ solvability (every hinge/slide sweeps its whole range without running into the fixed scene, the
+task does not start solved, and its scripted oracle reaches the goal in time).
 
 Stages run in order and stop at the first failure (a later stage cannot mean anything once an
 earlier one failed); every stage that ran is reported with its message and time.
@@ -12,12 +14,17 @@ from typing import Callable
 
 import mujoco
 
-from benchgen_assets.records import BuildOutput, StageResult, ValidationReport
+from benchgen_assets.records import BuildOutput, OracleReport, StageResult, TaskSpec, ValidationReport
+from benchgen_assets.tasks import score_state
 
 from .decompose import DecompositionError
+from .joint_sweep import sweep_joints_xml
 from .mjcf import CompositionError, compose_mjcf
+from .oracle import run_oracle
 from .schema import mjcf_schema_errors
 from .stability import stability_check
+
+PASSIVE_SETTLE_S = 0.3  # "starts solved" is also checked after the scene settles this long untouched
 
 
 def validate_variant(build: BuildOutput, out_dir: Path, *, scenario_id: str, variant_id: str, decompose: bool = True,
@@ -66,9 +73,42 @@ def validate_variant(build: BuildOutput, out_dir: Path, *, scenario_id: str, var
         report.warnings = result.warnings
         return None if result.passed else result.message
 
+    def solvability() -> str | None:
+        if build.task is None:
+            return ("build() returned no Scene.task: a benchmark scene needs Task(instruction, goal=[predicates], "
+                    "oracle=[steps that solve it], time_limit_s)")
+        # (joint sweep) a part that jams on its way through its range is no fair task for a policy either
+        sweep = sweep_joints_xml(xml_path)
+        if not sweep.passed:
+            return f"a hinged or sliding part cannot move through its whole joint range: {sweep.message()}"
+        report.oracle, failure = solvability_check(xml_path, build.task)
+        return failure
+
     report.passed = (run("geometry", geometry) and run("mjcf_compose", compose) and run("mjcf_schema", schema)
-                     and run("mjcf_compile", compile_model) and run("stability", stability))
+                     and run("mjcf_compile", compile_model) and run("stability", stability)
+                     and run("solvability", solvability))
     return report
+
+
+def solvability_check(xml_path: Path, task: TaskSpec) -> tuple[OracleReport | None, str | None]:
+    """(the oracle's report, None) when the task is sound; else the reason, naming predicates and metrics."""
+    model = mujoco.MjModel.from_xml_path(str(xml_path))
+    data = mujoco.MjData(model)
+    if model.nkey > 0:
+        mujoco.mj_resetDataKeyframe(model, data, 0)
+    try:
+        for i, moment in enumerate(("initial state", f"state after {PASSIVE_SETTLE_S:g} s untouched")):
+            if i:
+                mujoco.mj_step(model, data, int(round(PASSIVE_SETTLE_S / model.opt.timestep)))
+            start = score_state(model, data, task)
+            if start.success:
+                return None, (f"the task starts solved: the goal already holds in the {moment} "
+                              f"({'; '.join(f'{r.predicate}: {r.value:.4g} {r.unit}' for r in start.predicates)}); "
+                              "move the parts or tighten the predicates so a policy has something to do")
+        oracle = run_oracle(xml_path, task)
+    except ValueError as exc:  # TaskError (a name the model lacks) and MuJoCo's compile errors
+        return None, f"the task cannot be evaluated on this scene: {exc}"
+    return oracle, None if oracle.solved else oracle.message
 
 
 def _geometry_flags(geometry) -> str:

@@ -25,8 +25,11 @@ from OCP.TopExp import TopExp_Explorer
 from OCP.TopLoc import TopLoc_Location
 from OCP.TopoDS import TopoDS
 
-from benchgen_assets.records import BuiltPart, GeometryReport
-from benchgen_assets.scene import Part, Scene
+from benchgen_assets.records import (BuiltPart, CarryPartStep, DriveJointStep, GeometryReport, JointAtLeastSpec,
+                                     JointAtMostSpec, JointCouplingSpec, PartAtRestSpec, PinSpec, SettleStep, SiteInBoxSpec,
+                                     SiteSpec, TaskSpec)
+from benchgen_assets.scene import (CarryPart, DriveJoint, JointAtLeast, JointAtMost, JointCoupling, Part, PartAtRest,
+                                   PinConnection, Scene, Settle, Site, SiteInBox, Task)
 
 LINEAR_DEFLECTION_MM = 0.1
 ANGULAR_DEFLECTION_RAD = 0.25
@@ -64,6 +67,147 @@ def check_scene(scene) -> None:
             raise BadReturn(f"part {part.name!r}: parent {part.parent!r} is not a part of the scene")
         if not (part.density_kg_m3 > 0) or (part.mass_kg is not None and not part.mass_kg > 0):
             raise BadReturn(f"part {part.name!r}: density and mass must be positive")
+    check_mechanism(scene)
+
+
+def _is_number(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _is_vec3(v) -> bool:
+    return isinstance(v, (tuple, list)) and len(v) == 3 and all(_is_number(x) for x in v)
+
+
+def _is_list_of(value, kind) -> bool:
+    return isinstance(value, list) and all(isinstance(x, kind) for x in value)
+
+
+def check_mechanism(scene: Scene) -> None:
+    """Sites, couplings, pins and the task must refer to parts and sites that exist, with usable joints."""
+    joints = {p.name: p.joint for p in scene.parts}
+
+    def part_ref(where: str, name, allowed: tuple[str, ...] | None = None) -> None:
+        if name not in joints:
+            raise BadReturn(f"{where}: part {name!r} is not a part of the scene (parts: {', '.join(joints)})")
+        if allowed and joints[name] not in allowed:
+            raise BadReturn(f"{where}: part {name!r} has joint {joints[name]!r}; it needs a {' or '.join(allowed)} joint")
+
+    def positive(where: str, value) -> None:
+        if not (_is_number(value) and value > 0):
+            raise BadReturn(f"{where} must be a positive number of seconds, got {value!r}")
+
+    for field_name, kind in (("sites", Site), ("couplings", JointCoupling), ("pins", PinConnection)):
+        if not _is_list_of(getattr(scene, field_name), kind):
+            raise BadReturn(f"Scene.{field_name} must be a list of {kind.__name__}")
+    sites: set[str] = set()
+    for site in scene.sites:
+        if not isinstance(site.name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]*", site.name):
+            raise BadReturn(f"site name {site.name!r} must be a non-empty identifier (letters, digits, _ or -)")
+        if site.name in sites:
+            raise BadReturn(f"two sites are named {site.name!r}; site names must be unique")
+        sites.add(site.name)
+        part_ref(f"site {site.name!r}", site.part)
+        if not _is_vec3(site.pos_mm):
+            raise BadReturn(f"site {site.name!r}: pos_mm must be three finite numbers (mm, world frame), got {site.pos_mm!r}")
+    for c in scene.couplings:
+        where = f"coupling {c.leader!r} -> {c.follower!r}"
+        part_ref(where, c.leader, ("hinge", "slide"))
+        part_ref(where, c.follower, ("hinge", "slide"))
+        if c.leader == c.follower:
+            raise BadReturn(f"{where}: a part cannot be coupled to itself")
+        if not (_is_number(c.ratio) and c.ratio != 0):
+            raise BadReturn(f"{where}: ratio must be a finite non-zero number, got {c.ratio!r}")
+    for pin in scene.pins:
+        where = f"pin {pin.part_a!r} - {pin.part_b!r}"
+        part_ref(where, pin.part_a)
+        part_ref(where, pin.part_b)
+        if pin.part_a == pin.part_b:
+            raise BadReturn(f"{where}: a pin joins two different parts")
+        if not _is_vec3(pin.pos_mm):
+            raise BadReturn(f"{where}: pos_mm must be three finite numbers (mm, world frame), got {pin.pos_mm!r}")
+
+    task = scene.task
+    if task is None:
+        return  # the solvability stage reports a missing task; the scene itself can still be built
+    if not isinstance(task, Task):
+        raise BadReturn(f"Scene.task must be a benchgen_assets.scene.Task, got {type(task).__name__}")
+    if not isinstance(task.instruction, str) or not task.instruction.strip():
+        raise BadReturn("Task.instruction must be a non-empty sentence telling the policy what to do")
+    positive("Task.time_limit_s", task.time_limit_s)
+    if not isinstance(task.goal, list) or not task.goal:
+        raise BadReturn("Task.goal must be a non-empty list of predicates (JointAtLeast, JointAtMost, SiteInBox, PartAtRest)")
+    for i, pred in enumerate(task.goal):
+        where = f"Task.goal[{i}] ({type(pred).__name__})"
+        if isinstance(pred, (JointAtLeast, JointAtMost)):
+            part_ref(where, pred.part, ("hinge", "slide"))
+            if not _is_number(pred.value):
+                raise BadReturn(f"{where}: value must be a finite number (rad for a hinge, mm for a slide)")
+        elif isinstance(pred, SiteInBox):
+            for name in (pred.site, pred.relative_to):
+                if name not in sites:
+                    raise BadReturn(f"{where}: site {name!r} is not in Scene.sites (sites: {', '.join(sorted(sites)) or 'none'})")
+            if not (_is_vec3(pred.min_mm) and _is_vec3(pred.max_mm)):
+                raise BadReturn(f"{where}: min_mm and max_mm must be three finite numbers each (mm)")
+            if any(lo > hi for lo, hi in zip(pred.min_mm, pred.max_mm)):
+                raise BadReturn(f"{where}: min_mm {tuple(pred.min_mm)} must not exceed max_mm {tuple(pred.max_mm)} on any axis")
+        elif isinstance(pred, PartAtRest):
+            part_ref(where, pred.part)
+            if not (_is_number(pred.max_speed_m_s) and pred.max_speed_m_s > 0):
+                raise BadReturn(f"{where}: max_speed_m_s must be a positive number")
+        else:
+            raise BadReturn(f"Task.goal[{i}] is {type(pred).__name__}; use JointAtLeast, JointAtMost, SiteInBox or PartAtRest")
+    if not isinstance(task.oracle, list) or not task.oracle:
+        raise BadReturn("Task.oracle must be a non-empty list of steps (DriveJoint, CarryPart, Settle) that solves the task")
+    for i, step in enumerate(task.oracle):
+        where = f"Task.oracle[{i}] ({type(step).__name__})"
+        if not isinstance(step, (DriveJoint, CarryPart, Settle)):
+            raise BadReturn(f"Task.oracle[{i}] is {type(step).__name__}; use DriveJoint, CarryPart or Settle")
+        positive(f"{where}: duration_s", step.duration_s)
+        if isinstance(step, DriveJoint):
+            part_ref(where, step.part, ("hinge", "slide"))
+            if not _is_number(step.target):
+                raise BadReturn(f"{where}: target must be a finite number (rad for a hinge, mm for a slide)")
+            limits = next(p.joint_range for p in scene.parts if p.name == step.part)
+            if limits is not None and not min(limits) <= step.target <= max(limits):
+                raise BadReturn(f"{where}: target {step.target:g} is outside the joint_range {tuple(limits)} of {step.part!r}")
+        elif isinstance(step, CarryPart):
+            part_ref(where, step.part, ("free",))
+            if not isinstance(step.waypoints_mm, list) or not step.waypoints_mm:
+                raise BadReturn(f"{where}: waypoints_mm must be a non-empty list of (x, y, z) displacements in mm")
+            if not all(_is_vec3(w) for w in step.waypoints_mm):
+                raise BadReturn(f"{where}: every waypoint must be three finite numbers (mm)")
+            if not isinstance(step.release, bool):
+                raise BadReturn(f"{where}: release must be True or False")
+
+
+_PREDICATE_SPECS = {JointAtLeast: JointAtLeastSpec, JointAtMost: JointAtMostSpec, PartAtRest: PartAtRestSpec}
+_STEP_SPECS = {DriveJoint: DriveJointStep, Settle: SettleStep}
+
+
+def _predicate_spec(pred):
+    if isinstance(pred, SiteInBox):
+        return SiteInBoxSpec(site=pred.site, relative_to=pred.relative_to, min_mm=_vec(pred.min_mm), max_mm=_vec(pred.max_mm))
+    return _PREDICATE_SPECS[type(pred)](**{k: v for k, v in vars(pred).items()})
+
+
+def _step_spec(step):
+    if isinstance(step, CarryPart):
+        return CarryPartStep(part=step.part, waypoints_mm=[_vec(w) for w in step.waypoints_mm],
+                             duration_s=step.duration_s, release=step.release)
+    return _STEP_SPECS[type(step)](**{k: v for k, v in vars(step).items()})
+
+
+def mechanism_records(scene: Scene) -> dict:
+    """The checked scene's task, sites, couplings and pins as BuildOutput fields."""
+    task = scene.task
+    return {
+        "task": None if task is None else TaskSpec(
+            instruction=task.instruction.strip(), goal=[_predicate_spec(p) for p in task.goal],
+            oracle=[_step_spec(s) for s in task.oracle], time_limit_s=task.time_limit_s),
+        "sites": [SiteSpec(name=s.name, part=s.part, pos_mm=_vec(s.pos_mm)) for s in scene.sites],
+        "couplings": [JointCouplingSpec(leader=c.leader, follower=c.follower, ratio=c.ratio) for c in scene.couplings],
+        "pins": [PinSpec(part_a=p.part_a, part_b=p.part_b, pos_mm=_vec(p.pos_mm)) for p in scene.pins],
+    }
 
 
 def safe_file_stem(name: str, taken: set[str]) -> str:

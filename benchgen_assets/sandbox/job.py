@@ -78,7 +78,7 @@ def _classify(exc: BaseException, policy: AuditPolicy) -> dict:
 
 
 def build_in_job(job_dir: Path, request: dict) -> dict:
-    from benchgen_assets.sandbox.export import BadReturn, check_scene, export_part, safe_file_stem
+    from benchgen_assets.sandbox.export import BadReturn, check_scene, export_part, mechanism_records, safe_file_stem
 
     source = (job_dir / SCRIPT_NAME).read_text()
     seed = int(request["seed"])
@@ -120,7 +120,7 @@ def build_in_job(job_dir: Path, request: dict) -> dict:
         output = BuildOutput(scene_name=str(scene.name), description=str(scene.description),
                              parameters=json.loads(json.dumps(scene.parameters, default=str)),
                              seed=seed, scale=scale, out_dir=str(stl_dir), parts=parts,
-                             build_s=round(build_s, 4), export_s=round(export_s, 4))
+                             build_s=round(build_s, 4), export_s=round(export_s, 4), **mechanism_records(scene))
         return {"ok": output.model_dump(mode="json")}
     except BaseException as exc:  # noqa: BLE001 — everything the script does becomes a report
         return _classify(exc, policy)

@@ -9,7 +9,7 @@ from pydantic import BaseModel
 from resources.llm import LLMClient
 
 from .calling import call_agent
-from .schemas import AgentCallRecord, ArchitectReply, CriticReply, SceneReport
+from .schemas import AgentCallRecord, ArchitectReply, CriticReply, ErrorTaxonomyRecord, SceneReport, ScoreReply, error_labels
 
 MAX_CRITIC_ITERATIONS = 2
 
@@ -90,3 +90,14 @@ def design_tree(client: LLMClient, instruction: str, report: SceneReport, *,
         reason = f"critic {review.verdict}: " + "; ".join(review.critical_issues[:4] or review.questions[:2])
     return TreeDesign(bt_xml=draft.bt_xml, accepted=accepted, final_verdict=review.verdict, reason=reason,
                       revisions=sum(t.speaker == "architect" for t in dialogue) - 1, dialogue=dialogue, calls=calls)
+
+
+def error_taxonomy(design: Optional[TreeDesign], score: Optional[ScoreReply]) -> ErrorTaxonomyRecord:
+    """The labels the critic raised over the dialogue, which of them the revisions fixed, and the scorer's."""
+    reviews = [t.critique for t in design.dialogue if t.critique is not None] if design else []
+    per_review = [error_labels(r.errors) for r in reviews]
+    raised = error_labels([e for r in reviews for e in r.errors])
+    remaining = per_review[-1] if per_review else []
+    return ErrorTaxonomyRecord(critic_reviews=per_review, raised=raised,
+                               fixed=[label for label in raised if label not in remaining], remaining=remaining,
+                               scorer=error_labels(score.errors) if score else [])

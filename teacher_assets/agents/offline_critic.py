@@ -1,35 +1,53 @@
 """The offline teacher's rule-based judgement: critic review (C.5) and quality score (G).
 
-Both compare a tree against the plan the offline teacher itself would make from the instruction
-and the scene report, and simulate the PAL preconditions along the tree's nominal path.
+Both classify a tree's problems with the Embodied Agent Interface error taxonomy
+(``schemas.ErrorLabel``), comparing the tree against the plan the offline teacher itself would
+make from the instruction and the scene report, and playing its nominal path in the symbolic
+world of ``bt.executor`` (PAL preconditions and affordances):
+
+* grammar — ``parse_error``, ``hallucinated_action`` (not PAL v1), ``arity_error`` (no ``obj``,
+  extra ports), ``hallucinated_object`` (not in the instruction or scene, or a place word such as
+  "left" used as an object);
+* runtime — ``affordance_violation`` (OPEN on a non-openable …), ``wrong_order`` (a step whose
+  precondition a *later* step would have met, or steps in another order than the task's),
+  ``missing_step`` (a needed step the tree never does, e.g. a lid taken off and never put down),
+  ``extra_step`` (a world-changing step the task does not ask for);
+* goal — ``wrong_relation`` (PLACE_ON_TOP where the task says inside, or "near Y" turned into
+  PLACE_ON_TOP Y), ``wrong_object``, ``infeasible_task`` (the instruction has no PAL plan at all).
+
+One step gets one label: a substituted step is labelled by why the substitute is wrong
+(hallucinated, unafforded, other relation, other object), not also as missing + extra.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Optional
 
 from pydantic import BaseModel
 
-from teacher_assets.bt.pal import PAL_V1
+from teacher_assets.bt.pal import PAL_V1, name_tokens
 
-from .instruction_parser import parse_instruction
-from .pal_planner import plan_task, steps_of
-from .schemas import CriticReply, SceneReport, ScoreReply
-from .tree_reading import ReadAction, TreeReading, read_tree
+from .instruction_parser import ParsedInstruction, parse_instruction
+from .pal_planner import PlanStep, plan_task, steps_of
+from .schemas import CriticReply, ErrorLabel, SceneReport, ScoreReply, TreeError
+from .tree_reading import ReadAction, read_tree
+from .vocabulary import RELATIONS, is_region_word
+
+_PLACES = ("PLACE_ON_TOP", "PLACE_INSIDE", "PLACE_NEAR_HEATING_ELEMENT")
+_SET_DOWN = (*_PLACES, "RELEASE")
+# Words that name a relation or a place, never an object ("put the block on the left").
+_RELATION_WORDS = {w for _, pattern in RELATIONS for w in name_tokens(pattern)} - {"the", "of", "to", "on", "at", "in"}
 
 
 class Finding(BaseModel):
+    label: ErrorLabel
     critical: bool
     issue: str
     question: str
+    step: Optional[int] = None  # 1-based on the nominal path
 
-
-def expected_key_steps(instruction: str, report: Optional[SceneReport]) -> Counter:
-    """(primitive, obj) pairs the task needs, navigation left out (where to stand is a free choice)."""
-    parsed = parse_instruction(instruction, known_objects=tuple(report.entities) if report else ())
-    steps = steps_of(plan_task(parsed, report.object_states if report else {}))
-    return Counter((s.primitive, s.obj) for s in steps if s.primitive != "NAVIGATE_TO")
+    def error(self) -> TreeError:
+        return TreeError(label=self.label, detail=self.issue, step=self.step, critical=self.critical)
 
 
 def same_object(a: Optional[str], b: Optional[str]) -> bool:
@@ -40,113 +58,313 @@ def same_object(a: Optional[str], b: Optional[str]) -> bool:
     return bool(ta and tb) and (ta <= tb or tb <= ta)
 
 
-def missing_steps(expected: Counter, actions: list[ReadAction]) -> list[tuple[str, Optional[str]]]:
-    """Expected (primitive, obj) steps the tree never performs, matching objects loosely."""
-    done = [(a.action, a.obj) for a in actions if a.action != "NAVIGATE_TO"]
-    missing = []
-    for (primitive, obj), n in expected.items():
-        for _ in range(n):
-            hit = next((i for i, (p, o) in enumerate(done) if p == primitive and same_object(o, obj)), None)
-            if hit is None:
-                missing.append((primitive, obj))
-            else:
-                done.pop(hit)
-    return missing
+def _where(i: int, a: ReadAction) -> str:
+    return f"step {i} ({a.action} {a.obj or ''})".strip()
 
 
-def simulate_preconditions(actions: list[ReadAction]) -> list[Finding]:
+def _unbound(obj: str) -> bool:
+    """``{target}`` left after SubTree remapping and Scripts: no value reaches the action."""
+    return obj.startswith("{") and obj.endswith("}")
+
+
+def _is_place_word(obj: str) -> bool:
+    tokens = name_tokens(obj)
+    return bool(tokens) and all(is_region_word(t) or t in _RELATION_WORDS for t in tokens)
+
+
+def simulate_preconditions(actions: list[ReadAction], *, object_states: Optional[dict[str, str]] = None,
+                           inside: Optional[dict[str, str]] = None, made_up: frozenset[str] = frozenset()
+                           ) -> list[Finding]:
+    """Play the nominal path in the executor's symbolic world; label each failed precondition.
+
+    A failed step is labelled ``wrong_order`` when a later step of the tree would have met its
+    precondition, else ``missing_step``; its effect on the hand is then assumed, so one mistake
+    is reported once and not again at every later step. Steps on ``made_up`` objects (already
+    labelled ``hallucinated_object``) are played silently: what they did to the world is unknown."""
+    from teacher_assets.bt.world import world_for_objects
+
+    states = object_states or {}
+    names = [a.obj for a in actions if a.obj] + list(states) + list(inside or {})
+    world = world_for_objects(names, open=[k for k, v in states.items() if v == "open"],
+                              on=[k for k, v in states.items() if v == "on"],
+                              inside={k: v for k, v in (inside or {}).items() if k in names})
     findings: list[Finding] = []
-    held: Optional[str] = None
     at: Optional[str] = None
+    hand_unknown = False  # after a step we cannot play, what the hand holds is unknown until it is set
+    unknown_state: set = set()  # objects a step we cannot play acted on (open? on?)
+    displaced: set[int] = set()  # steps found to come too late (their failures are the same mistake)
     for i, a in enumerate(actions, 1):
-        where = f"step {i} ({a.action} {a.obj or ''})".strip()
+        where, later = _where(i, a), actions[i:]
         if not a.is_pal:
-            findings.append(Finding(critical=True, issue=f"{where}: {a.action} is not a PAL v1 primitive",
+            findings.append(Finding(label="hallucinated_action", critical=True, step=i,
+                                    issue=f"{where}: {a.action} is not a PAL v1 primitive",
                                     question=f"Which PAL v1 primitive did you mean by {a.action}?"))
+            # Whatever it does, its consequences are not reported again downstream.
+            at, hand_unknown = a.obj or at, True
+            unknown_state.add(a.obj)
             continue
         spec = PAL_V1[a.action]
-        if spec.ports and not a.obj:
-            findings.append(Finding(critical=True, issue=f"{where}: {a.action} has no obj",
+        if spec.ports and (not a.obj or _unbound(a.obj)):
+            findings.append(Finding(label="arity_error", critical=True, step=i,
+                                    issue=f"{where}: {a.action} has no obj" if not a.obj else
+                                    f"{where}: {a.action} obj {a.obj} is a blackboard entry nothing sets",
                                     question=f"On which object should {a.action} act?"))
+            hand_unknown = hand_unknown or spec.hand != "any"
+            unknown_state.add(a.action)
             continue
+        extra_ports = sorted(k for k in a.attrs if k not in ("ID", "name", *spec.ports))
+        if extra_ports:
+            findings.append(Finding(label="arity_error", critical=True, step=i,
+                                    issue=f"{where}: {a.action} has ports PAL v1 does not define: {', '.join(extra_ports)}",
+                                    question=f"Why does {a.action} carry {', '.join(extra_ports)}?"))
         if a.action == "NAVIGATE_TO":
             at = a.obj
+            world.apply("NAVIGATE_TO", a.obj)
             continue
-        if a.action != "RELEASE" and not same_object(at, a.obj):
-            findings.append(Finding(critical=True, issue=f"{where}: no NAVIGATE_TO {a.obj} before {a.action}",
+        silent = a.obj in made_up
+        if silent:
+            unknown_state.add(a.obj)
+        if a.action != "RELEASE" and not same_object(at, a.obj) and not silent:
+            approached_later = any(b.action == "NAVIGATE_TO" and same_object(b.obj, a.obj) for b in later)
+            findings.append(Finding(label="wrong_order" if approached_later else "missing_step", critical=True, step=i,
+                                    issue=f"{where}: no NAVIGATE_TO {a.obj} before {a.action}"
+                                          + (" (it comes later)" if approached_later else ""),
                                     question=f"How does the robot reach {a.obj} for {a.action} without NAVIGATE_TO?"))
-        if spec.hand == "empty" and held:
-            findings.append(Finding(critical=True, issue=f"{where}: {a.action} needs an empty hand but {held} is held",
-                                    question=f"What happens to {held} before {a.action}?"))
-        if spec.hand == "holding" and not held:
-            findings.append(Finding(critical=True, issue=f"{where}: {a.action} before GRASP: nothing is held",
-                                    question=f"Why {a.action} before anything is grasped?"))
-        if a.action == "GRASP":
-            held = a.obj
-        elif a.action.startswith("PLACE_") or a.action == "RELEASE":
-            held = None
+            world.apply("NAVIGATE_TO", a.obj)  # judge the action itself, not the approach again
+            at = a.obj
+        violation, _ = world.apply(a.action, a.obj)
+        if violation is None:
+            hand_unknown = hand_unknown and a.action not in ("GRASP", *_SET_DOWN)
+            continue
+        unknowable = (hand_unknown and violation.code in ("hand_empty", "hand_not_empty")) or (
+            unknown_state and violation.code in ("container_closed", "inside_closed_container", "source_off"))
+        if not (unknowable or silent or i in displaced):
+            finding = _precondition_finding(i, a, violation.code, violation.message, later, world.held)
+            findings.append(finding)
+            if finding.label == "wrong_order":  # the late step's own failure is part of this mistake
+                fix = _FIXED_BY.get(violation.code, ())
+                displaced.add(next((k for k, b in enumerate(later, i + 1) if b.action in fix), 0))
+        # Assume the step took effect, so its consequences are not reported again at later steps.
+        if violation.code == "hand_not_empty":
+            held, world.held = world.held, None
+            world.apply(a.action, a.obj)
+            if a.action != "GRASP":
+                world.held = held
+        elif a.action == "GRASP":
+            world.held = a.obj
+        elif a.action in _SET_DOWN:
+            world.held = None
+        hand_unknown = hand_unknown and a.action not in ("GRASP", *_SET_DOWN)
     return findings
 
 
-def review_tree(instruction: str, report: Optional[SceneReport], xml: str, iteration: int, max_iterations: int) -> CriticReply:
-    parsed = parse_instruction(instruction, known_objects=tuple(report.entities) if report else ())
-    reading = read_tree(xml)
-    if parsed.infeasible or not parsed.goals:
-        why = "; ".join(r for _, r in parsed.infeasible) or f"no PAL mapping for: {', '.join(parsed.unparsed)}"
-        return CriticReply(logical_coherence=0, visual_grounding=0, verdict="REJECT",
-                           critical_issues=[f"the tree cannot accomplish the instruction: {why}"],
-                           questions=["Which PAL primitive performs this task at all?"])
-    if not reading.well_formed or not reading.actions:
-        issue = f"the draft is not a readable tree: {reading.error}" if not reading.well_formed else "the draft has no actions"
-        verdict = "CONCERNS" if iteration < max_iterations else "REJECT"
-        return CriticReply(logical_coherence=0, visual_grounding=0, verdict=verdict, critical_issues=[issue],
-                           questions=["Can you give a complete tree for the task?"])
+# The steps that would have met a failed precondition, had they come first.
+_FIXED_BY = {"hand_not_empty": _SET_DOWN, "hand_empty": ("GRASP",), "container_closed": ("OPEN",),
+             "inside_closed_container": ("OPEN",), "source_off": ("TOGGLE_ON",)}
 
-    findings = simulate_preconditions(reading.actions)
-    for primitive, obj in missing_steps(expected_key_steps(instruction, report), reading.actions):
-        findings.append(Finding(critical=True, issue=f"the instruction needs {primitive} {obj or ''}".strip()
-                                + " but the tree never does it",
-                                question=f"Where in the tree is {primitive} {obj or ''}?".replace(" ?", "?")))
-    minor: list[Finding] = []
-    if report is not None:
-        known = set(report.entities)
-        for obj in sorted(o for o in {a.obj for a in reading.actions if a.obj} if not any(same_object(o, k) for k in known)):
-            minor.append(Finding(critical=False, issue=f"{obj} is not in the scene report",
-                                 question=f"The scene report does not mention {obj}; where is it?"))
-        for obj, st in report.object_states.items():
-            if st == "open" and any(a.action == "OPEN" and a.obj == obj for a in reading.actions):
-                minor.append(Finding(critical=False, issue=f"the report says {obj} is already open",
-                                     question=f"Why OPEN {obj} when the scene analysis says it is open?"))
+
+def _precondition_finding(i: int, a: ReadAction, code: str, message: str, later: list[ReadAction],
+                          held: Optional[str]) -> Finding:
+    where = _where(i, a)
+    setdowns = sum(b.action in _SET_DOWN for b in later)
+    grasps = sum(b.action == "GRASP" for b in later)
+    if code == "hand_not_empty":
+        # A later PLACE/RELEASE that no later GRASP needs is the set-down that belongs here.
+        label = "wrong_order" if setdowns > grasps + (a.action == "GRASP") else "missing_step"
+        return Finding(label=label, critical=True, step=i, issue=f"{where}: {a.action} needs an empty hand but {held} is held",
+                       question=f"What happens to {held} before {a.action}?")
+    if code == "hand_empty":
+        label = "wrong_order" if grasps > setdowns else "extra_step" if a.action == "RELEASE" else "missing_step"
+        return Finding(label=label, critical=True, step=i, issue=f"{where}: {a.action} before GRASP: nothing is held",
+                       question=f"Why {a.action} before anything is grasped?")
+    if code in ("container_closed", "inside_closed_container", "source_off"):
+        fix = "TOGGLE_ON" if code == "source_off" else "OPEN"
+        label = "wrong_order" if any(b.action == fix for b in later) else "missing_step"
+        return Finding(label=label, critical=True, step=i, issue=f"{where}: {message}",
+                       question=f"Where is the {fix} that {a.action} {a.obj} needs, and is it before it?")
+    if code == "unknown_object":
+        return Finding(label="hallucinated_object", critical=True, step=i, issue=f"{where}: {message}",
+                       question=f"Where is {a.obj} in the scene?")
+    if code in ("missing_obj", "unbound_variable"):
+        return Finding(label="arity_error", critical=True, step=i, issue=f"{where}: {message}",
+                       question=f"On which object should {a.action} act?")
+    # not_graspable, not_openable, not_toggleable, not_a_container, not_a_heat_source, held_not_slicer …
+    return Finding(label="affordance_violation", critical=True, step=i, issue=f"{where}: {message} ({code})",
+                   question=f"Can {a.action} act on {a.obj} at all?")
+
+
+class _Expectation(BaseModel):
+    parsed: ParsedInstruction
+    steps: list[PlanStep]  # the key steps (no NAVIGATE_TO) the task needs, in order
+    known: list[str]  # objects of the instruction, scene report and plan
+
+    @property
+    def sources(self) -> dict[str, str]:
+        return {g.obj: g.source for g in self.parsed.goals if g.source}
+
+
+def expectation(instruction: str, report: Optional[SceneReport]) -> _Expectation:
+    parsed = parse_instruction(instruction, known_objects=tuple(report.entities) if report else ())
+    steps = [s for s in steps_of(plan_task(parsed, report.object_states if report else {})) if s.primitive != "NAVIGATE_TO"]
+    known = list(dict.fromkeys([*(report.entities if report else []), *parsed.entities(),
+                                *(s.obj for s in steps if s.obj)]))
+    return _Expectation(parsed=parsed, steps=steps, known=known)
+
+
+def classify_tree(instruction: str, report: Optional[SceneReport], xml: str) -> tuple[list[Finding], int, int]:
+    """Labelled findings for a tree, and (key steps of the task the tree covers, key steps needed)."""
+    expected = expectation(instruction, report)
+    reading = read_tree(xml)
+    findings: list[Finding] = []
+    if not expected.parsed.feasible:
+        findings.append(Finding(label="infeasible_task", critical=True,
+                                issue="the tree cannot accomplish the instruction: "
+                                      + "; ".join(f"[{s.reason_code}] {s.reason}" for s in expected.parsed.skips),
+                                question="Which PAL primitive performs this task at all?"))
+    if not reading.well_formed or reading.error:
+        findings.append(Finding(label="parse_error", critical=True, issue=f"the tree is not readable: {reading.error}",
+                                question="Can you give a complete, well-formed tree?"))
+        return findings, 0, len(expected.steps)
+    actions = reading.actions
+    if not actions and expected.parsed.feasible:
+        findings.append(Finding(label="missing_step", critical=True, issue="the tree has no actions",
+                                question="Can you give a complete tree for the task?"))
+    labelled: dict[int, Finding] = {}  # step → the finding that explains it
+
+    def note(f: Finding) -> None:
+        findings.append(f)
+        if f.step is not None:
+            labelled.setdefault(f.step, f)
+
+    for i, a in enumerate(actions, 1):
+        if not a.obj or not a.is_pal or _unbound(a.obj):
+            continue
+        if _is_place_word(a.obj):
+            note(Finding(label="hallucinated_object", critical=True, step=i,
+                         issue=f"{_where(i, a)}: '{a.obj}' names a place or relation, not an object",
+                         question=f"'{a.obj}' is not an object: which object did you mean?"))
+        elif not any(same_object(a.obj, k) for k in expected.known):
+            note(Finding(label="hallucinated_object", critical=True, step=i,
+                         issue=f"{_where(i, a)}: {a.obj} is neither in the instruction nor in the scene report",
+                         question=f"The scene report does not mention {a.obj}; where is it?"))
+    made_up = frozenset(actions[i - 1].obj for i, f in labelled.items() if f.label == "hallucinated_object")
+    for f in simulate_preconditions(actions, object_states=report.object_states if report else {},
+                                    inside=expected.sources, made_up=made_up):
+        note(f)
+    if not expected.parsed.feasible:
+        for skip in expected.parsed.skips:
+            for i, a in enumerate(actions, 1):
+                if skip.reference and a.action in _PLACES and same_object(a.obj, skip.reference):
+                    note(Finding(label="wrong_relation", critical=True, step=i,
+                                 issue=f"{_where(i, a)}: the task wants {skip.obj or 'the object'} "
+                                       f"{skip.detail.replace('_', ' ')} {skip.reference}, not {a.action} {a.obj}",
+                                 question=f"Why {a.action} {a.obj} when the instruction says "
+                                          f"'{skip.clause}'?"))
+        return findings, 0, 0
+    covered = _compare_with_plan(expected, actions, labelled, note, report)
+    return findings, covered, len(expected.steps)
+
+
+def _compare_with_plan(expected: _Expectation, actions: list[ReadAction], labelled: dict[int, Finding], note,
+                       report: Optional[SceneReport]) -> int:
+    """Missing, substituted, extra and reordered key steps; returns how many expected steps the tree does."""
+    key = [(i, a) for i, a in enumerate(actions, 1) if a.action != "NAVIGATE_TO"]
+    unmatched_expected = list(range(len(expected.steps)))
+    matched: list[tuple[int, int]] = []  # (tree step, expected index)
+    for i, a in key:
+        hit = next((j for j in unmatched_expected if expected.steps[j].primitive == a.action
+                    and (a.action == "RELEASE" or same_object(a.obj, expected.steps[j].obj))), None)
+        if hit is not None:
+            unmatched_expected.remove(hit)
+            matched.append((i, hit))
+    matched_steps = {i for i, _ in matched}
+    spare = [(i, a) for i, a in key if i not in matched_steps]
+    for j in unmatched_expected:
+        want = expected.steps[j]
+        sub = next(((i, a) for i, a in spare if a.action == want.primitive), None) or next(
+            ((i, a) for i, a in spare if want.primitive in _PLACES and a.action in _PLACES and same_object(a.obj, want.obj)),
+            None) or next(  # a non-PAL name or an obj-less action in its place is already labelled
+            ((i, a) for i, a in spare if i in labelled and labelled[i].label in ("hallucinated_action", "arity_error")
+             and (a.obj is None or same_object(a.obj, want.obj))), None)
+        wanted = f"{want.primitive} {want.obj or ''}".strip()
+        if sub is None:
+            note(Finding(label="missing_step", critical=True,
+                         issue=f"the task needs {wanted} but the tree never does it"
+                               + (" (it keeps holding what it took)" if want.primitive in _SET_DOWN else ""),
+                         question=f"Where in the tree is {wanted}?"))
+            continue
+        i, a = sub
+        spare.remove(sub)
+        if i in labelled:
+            continue  # already explained: a made-up or unafforded object in this slot
+        label = "wrong_relation" if a.action != want.primitive else "wrong_object"
+        note(Finding(label=label, critical=True, step=i, issue=f"{_where(i, a)}: the task needs {wanted} here",
+                     question=f"Why {a.action} {a.obj} where the instruction asks for {wanted}?"))
+    states = report.object_states if report else {}
+    for i, a in spare:
+        if i in labelled:
+            if labelled[i].label in ("missing_step", "wrong_order"):  # it fails because it should not be there
+                labelled[i].label = "extra_step"
+                labelled[i].issue += " — a step the task does not ask for"
+            continue
+        redundant = (a.action == "OPEN" and states.get(a.obj or "") == "open") or (
+            a.action == "TOGGLE_ON" and states.get(a.obj or "") == "on")
+        note(Finding(label="extra_step", critical=not redundant, step=i,
+                     issue=f"{_where(i, a)}: the task does not ask for it"
+                           + (f" (the report says {a.obj} is already {states.get(a.obj or '')})" if redundant else ""),
+                     question=f"Why {a.action} {a.obj or ''}?".replace(" ?", "?")))
+    pairs = sorted(matched)
+    if not any(f.label == "wrong_order" for f in labelled.values()):
+        for (i, j), (_, k) in zip(pairs, pairs[1:]):
+            if k < j:
+                a, before = actions[i - 1], expected.steps[k]
+                note(Finding(label="wrong_order", critical=True, step=i,
+                             issue=f"{_where(i, a)} comes before {before.primitive} {before.obj or ''}".rstrip()
+                                   + ", against the order of the task",
+                             question=f"Why {a.action} {a.obj or ''} before {before.primitive} {before.obj or ''}?"
+                                      .replace(" ?", "?")))
+    return len(matched)
+
+
+def review_tree(instruction: str, report: Optional[SceneReport], xml: str, iteration: int, max_iterations: int) -> CriticReply:
+    findings, _, _ = classify_tree(instruction, report, xml)
     critical = [f for f in findings if f.critical]
-    verdict = "ACCEPT" if not critical else "CONCERNS" if iteration < max_iterations else "REJECT"
+    minor = [f for f in findings if not f.critical]
+    blocked = any(f.label in ("infeasible_task",) for f in critical)
+    verdict = "ACCEPT" if not critical else "REJECT" if blocked or iteration >= max_iterations else "CONCERNS"
+    grounding_errors = [f for f in critical if f.label in ("hallucinated_object", "wrong_object", "wrong_relation")]
     return CriticReply(
-        logical_coherence=max(0, 10 - 3 * len(critical)),
-        visual_grounding=max(0, 10 - 2 * len(minor)),
-        questions=[f.question for f in findings + minor],
-        critical_issues=[f.issue for f in critical],
+        logical_coherence=0 if blocked else max(0, 10 - 3 * (len(critical) - len(grounding_errors))),
+        visual_grounding=0 if blocked else max(0, 10 - 3 * len(grounding_errors) - 2 * len(minor)),
+        questions=[f.question for f in findings],
+        critical_issues=[f"[{f.label}] {f.issue}" for f in critical],
         suggestions=[f"consider: {f.issue}" for f in minor],
+        errors=[f.error() for f in findings],
         verdict=verdict,
     )
 
 
 def score_tree(instruction: str, report: Optional[SceneReport], xml: str, conformance_ok: bool,
                conformance_issue_count: int, threshold: int) -> ScoreReply:
-    reading: TreeReading = read_tree(xml)
-    expected = expected_key_steps(instruction, report)
-    covered = sum(expected.values()) - len(missing_steps(expected, reading.actions))
+    reading = read_tree(xml)
+    findings, covered, needed = classify_tree(instruction, report, xml)
+    critical = [f for f in findings if f.critical]
     structure = min(10, 4 + min(3, reading.depth // 2) + (2 if reading.subtree_calls else 0) + (1 if reading.control_nodes >= 3 else 0))
     robustness = min(10, 2 + 2 * min(reading.retries, 2) + 2 * min(reading.fallbacks, 2))
     compliance = 10 if conformance_ok else max(0, 7 - 2 * conformance_issue_count)
-    grounding = round(10 * covered / sum(expected.values())) if expected else 0
-    if any(f.critical for f in simulate_preconditions(reading.actions)):
-        grounding = min(grounding, threshold - 1)  # a nominal path that cannot run does not do the task
+    grounding = round(10 * covered / needed) if needed else 0
+    if critical:
+        grounding = min(grounding, threshold - 1)  # a nominal path with a labelled error does not do the task
     scores = dict(structure=structure, robustness=robustness, compliance=compliance, grounding=grounding)
     weak = [k for k, v in scores.items() if v < threshold]
+    labels = sorted({f.label for f in critical})
     return ScoreReply(
         **scores,
         verdict="REJECT" if weak else "ACCEPT",
-        rationale=(f"below threshold {threshold}: {', '.join(weak)}" if weak else
+        rationale=(f"below threshold {threshold}: {', '.join(weak)}" + (f" (errors: {', '.join(labels)})" if labels else "")
+                   if weak else
                    f"all scores ≥ {threshold}: depth {reading.depth}, {reading.retries} retries, "
                    f"{reading.fallbacks} fallbacks, {reading.subtree_calls} subtree calls, "
-                   f"{covered}/{sum(expected.values())} task steps"),
+                   f"{covered}/{needed} task steps"),
+        errors=[f.error() for f in critical],
     )

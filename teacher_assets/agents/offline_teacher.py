@@ -4,7 +4,8 @@ Registered with ``@offline_role`` (imported lazily by ``resources.llm.roles``). 
 the structured input the agent sent and replies with JSON matching the agent's schema — what a
 hosted model has to return. It reads text and metadata only: it cannot see pixels, and its scene
 report says so. With ``request.inject_domain_fault`` a handler returns a plausible but wrong
-answer (a non-PAL ``PickUp``, PLACE before GRASP, a missing ``obj``, ``timeout_ms``, broken XML …)
+answer (the architect: one error of the critic's taxonomy via ``fault_injection``, e.g. PLACE
+before GRASP, a made-up object, a non-PAL ``PickUp``; later agents: ``timeout_ms``, broken XML …)
 so the critic and repair loops have something to catch.
 """
 
@@ -20,9 +21,10 @@ from resources.llm import OfflineRequest, offline_role
 from teacher_assets.bt.conformance import ALLOWED_CONTROL, ALLOWED_DECORATORS, ALLOWED_LEAVES
 from teacher_assets.bt.pal import PAL_ACTIONS, PAL_V1
 
+from .fault_injection import INJECTABLE, inject_fault
 from .instruction_parser import parse_instruction
 from .offline_critic import review_tree, score_tree
-from .pal_planner import Phase, draft_xml, plan_task
+from .pal_planner import draft_xml, plan_task
 from .schemas import (ArchitectReply, FeasibilityReply, RepairReply, SceneReport, ScoreReply,
                       SubtreeReply, TreeEditReply)
 
@@ -42,16 +44,13 @@ def feasibility(request: OfflineRequest) -> str:
     if request.inject_domain_fault:  # an over-eager gatekeeper: waves everything through
         return _reply(FeasibilityReply(feasible=True, reason="every step maps to a PAL primitive",
                                        required_primitives=["NAVIGATE_TO", "GRASP"]))
-    if parsed.infeasible:
-        verbs = [v for v, _ in parsed.infeasible]
-        return _reply(FeasibilityReply(feasible=False, blocking_verbs=verbs,
-                                       reason="; ".join(f"'{v}': {r}" for v, r in parsed.infeasible)))
     if not parsed.feasible:
-        return _reply(FeasibilityReply(feasible=False, blocking_verbs=parsed.unparsed,
-                                       reason="no PAL v1 primitive maps to: " + "; ".join(parsed.unparsed or ["(empty)"])))
+        return _reply(FeasibilityReply(
+            feasible=False, blocking_verbs=[s.detail for s in parsed.skips], reason_codes=parsed.reason_codes,
+            reason="; ".join(f"[{s.reason_code}] {s.reason}" for s in parsed.skips) or "no PAL v1 goal in the instruction"))
     steps = [s for p in plan_task(parsed) for s in p.steps]
     needed = sorted({s.primitive for s in steps}, key=PAL_ACTIONS.index)
-    return _reply(FeasibilityReply(feasible=True, required_primitives=needed,
+    return _reply(FeasibilityReply(feasible=True, required_primitives=needed, notes=parsed.notes,
                                    reason=f"{len(parsed.goals)} goal(s) decompose into {', '.join(needed)}"))
 
 
@@ -110,36 +109,26 @@ def architect(request: OfflineRequest) -> str:
                '    <AlwaysFailure name="no_pal_plan"/>\n  </BehaviorTree>\n</root>\n')
         return _reply(ArchitectReply(bt_xml=xml, responses=responses,
                                      rationale="no sequence of PAL primitives accomplishes this instruction"))
-    if request.inject_domain_fault:
-        phases = _faulty_plan(phases, random.Random(request.seed))
     used = sorted({s.obj for p in phases for s in p.steps if s.obj})
+    xml = draft_xml(phases)
+    if request.inject_domain_fault:
+        xml = _faulty_draft(xml, report.entities if report else used, random.Random(request.seed))
     return _reply(ArchitectReply(
-        bt_xml=draft_xml(phases), responses=responses,
+        bt_xml=xml, responses=responses,
         rationale=f"{len(phases)} phases over {', '.join(used)}; preconditions ordered (open/switch on before grasping)",
     ))
 
 
-def _faulty_plan(phases: list[Phase], rng: random.Random) -> list[Phase]:
-    """Plausible architect mistakes: PLACE before GRASP, a skipped approach, a non-PAL name, no obj."""
-    steps = [(pi, si) for pi, p in enumerate(phases) for si, _ in enumerate(p.steps)]
-    phases = [p.model_copy(deep=True) for p in phases]
-    step = lambda ref: phases[ref[0]].steps[ref[1]]  # noqa: E731
-    grasps = [r for r in steps if step(r).primitive == "GRASP"]
-    held_uses = [r for r in steps if PAL_V1[step(r).primitive].hand == "holding"]
-    manipulations = [r for r in steps if step(r).primitive not in ("NAVIGATE_TO", "RELEASE")]
-    mistake = rng.choice(["place_before_grasp", "skip_navigate", "non_pal", "missing_obj"])
-    if mistake == "place_before_grasp" and grasps and held_uses:
-        g, u = grasps[0], held_uses[0]
-        phases[g[0]].steps[g[1]], phases[u[0]].steps[u[1]] = step(u), step(g)
-    elif mistake == "skip_navigate" or not manipulations:
-        nav = next(r for r in steps if step(r).primitive == "NAVIGATE_TO")
-        del phases[nav[0]].steps[nav[1]]
-    elif mistake == "non_pal":
-        target = grasps[0] if grasps else manipulations[0]
-        step(target).primitive = "PickUp" if step(target).primitive == "GRASP" else "Operate"
-    else:
-        step(manipulations[0]).obj = None
-    return [p for p in phases if p.steps]
+def _faulty_draft(xml: str, scene_objects: list[str], rng: random.Random) -> str:
+    """A plausible architect mistake of the error taxonomy (PLACE before GRASP, a skipped step, a
+    made-up object, OPEN on a non-openable, a non-PAL name, no obj …): the first kind this tree allows."""
+    kinds = [k for k in INJECTABLE if k != "parse_error"]
+    rng.shuffle(kinds)
+    for kind in kinds:
+        faulty = inject_fault(xml, kind, scene_objects=scene_objects, seed=rng.randrange(2**31))
+        if faulty is not None:
+            return faulty
+    return xml
 
 
 # ------------------------------------------------------------------------------------ C.5

@@ -43,9 +43,10 @@ def plan_task(parsed: ParsedInstruction, object_states: Optional[dict[str, str]]
     before_grasp: dict[str, list[PlanStep]] = {}
     for g in parsed.goals:
         prep = before_grasp.setdefault(_held_object(g) or "", [])
-        container = g.target if g.kind == "place_inside" else g.source if g.kind == "pick" else None
-        if container and infer_affordances(container).openable:
-            prep.append(PlanStep(primitive="OPEN", obj=container))
+        # the destination of PLACE_INSIDE, and whatever the object is taken out of, must be open
+        for container in (g.target if g.kind == "place_inside" else None, g.source):
+            if container and infer_affordances(container).openable:
+                prep.append(PlanStep(primitive="OPEN", obj=container))
         if g.kind == "soak_under" and g.target and infer_affordances(g.target).toggleable:
             prep.append(PlanStep(primitive="TOGGLE_ON", obj=g.target))
 

@@ -16,6 +16,33 @@ class FeasibilityReply(BaseModel):
     reason: str
     required_primitives: list[str] = []
     blocking_verbs: list[str] = []
+    reason_codes: list[str] = []  # "unsupported_relation:near", "unsupported_verb:knock_over" … (vocabulary.py)
+    notes: list[str] = []  # interpretations a feasible plan rests on
+
+
+# The Embodied Agent Interface (Li et al., NeurIPS 2024) error taxonomy for action sequences, as it
+# applies to a PAL tree: grammar errors (parse, hallucinated action / object, wrong arity), runtime
+# errors (wrong order, missing step, extra step, affordance violation) and goal errors (wrong
+# relation, wrong object, a task PAL cannot express at all).
+ErrorLabel = Literal["parse_error", "hallucinated_action", "arity_error", "hallucinated_object", "wrong_order",
+                     "missing_step", "extra_step", "affordance_violation", "wrong_relation", "wrong_object",
+                     "infeasible_task"]
+ERROR_LABELS: tuple[str, ...] = ErrorLabel.__args__
+
+
+class TreeError(BaseModel):
+    """One problem of a tree, labelled with the taxonomy."""
+
+    label: ErrorLabel
+    detail: str
+    step: Optional[int] = None  # 1-based position on the tree's nominal path, when it is one step
+    critical: bool = True
+
+
+def error_labels(errors: list[TreeError]) -> list[str]:
+    """The distinct labels, in taxonomy order."""
+    raised = {e.label for e in errors}
+    return [label for label in ERROR_LABELS if label in raised]
 
 
 class SceneReport(BaseModel):
@@ -47,6 +74,7 @@ class CriticReply(BaseModel):
     questions: list[str] = []
     critical_issues: list[str] = []
     suggestions: list[str] = []
+    errors: list[TreeError] = []  # every problem, labelled (critical ones also in critical_issues)
     verdict: CriticVerdict
 
 
@@ -75,6 +103,17 @@ class ScoreReply(BaseModel):
     grounding: int = Score
     verdict: Literal["ACCEPT", "REJECT"]
     rationale: str
+    errors: list[TreeError] = []  # what keeps the tree from doing the task, labelled
+
+
+class ErrorTaxonomyRecord(BaseModel):
+    """An episode's error labels in its audit log and dataset row."""
+
+    critic_reviews: list[list[str]] = []  # labels of each C.5 review, in dialogue order
+    raised: list[str] = []  # every label the critic raised
+    fixed: list[str] = []  # raised, and gone from the critic's last review (the architect's revision fixed it)
+    remaining: list[str] = []  # in the last review
+    scorer: list[str] = []  # labels the G scorer found in the final tree
 
 
 class AgentCallRecord(BaseModel):

@@ -3,7 +3,7 @@
 Used by the offline critic and scorer. Tolerant on purpose (drafts are not canonical yet):
 ``<Action ID="X">`` and compact ``<X/>`` leaves, ``<SubTree>`` calls expanded with their port
 remapping, ``{var}`` resolved through ``Script`` assignments. Fallback recovery branches are read
-only in their first child (the nominal path); retries do not repeat actions.
+only in their first child after any guard conditions (the nominal path); retries do not repeat actions.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Optional
 from lxml import etree
 from pydantic import BaseModel
 
+from teacher_assets.bt.conditions import CONDITIONS
 from teacher_assets.bt.pal import PAL_V1
 
 _CONTROL = {"Sequence", "SequenceWithMemory", "ReactiveSequence", "Fallback", "ReactiveFallback", "Parallel",
@@ -69,6 +70,13 @@ def read_tree(xml: str) -> TreeReading:
     return reading
 
 
+def _is_guard(el) -> bool:
+    """A guard condition (``<Condition ID="IsOpen">`` or compact ``<IsOpen/>``), or an Inverter over one."""
+    kids = [c for c in el if isinstance(c.tag, str)]
+    leaf = kids[0] if el.tag == "Inverter" and len(kids) == 1 else el
+    return leaf.tag == "Condition" or leaf.tag in CONDITIONS
+
+
 def _inside_models(el) -> bool:
     return any(a.tag == "TreeNodesModel" for a in el.iterancestors())
 
@@ -100,7 +108,7 @@ def _walk(el, trees, scope: dict[str, str], reading: TreeReading, depth: int, st
         for c in children:
             _walk(c, trees, scope, reading, depth, stack)
         return
-    is_action = (tag == "Action") or (tag not in _CONTROL and tag != "Condition")
+    is_action = (tag == "Action") or (tag not in _CONTROL and tag != "Condition" and tag not in CONDITIONS)
     if is_action:
         action = el.get("ID") if tag == "Action" else tag
         reading.actions.append(ReadAction(action=action or "?", obj=_resolve(el.get("obj"), scope),
@@ -110,6 +118,8 @@ def _walk(el, trees, scope: dict[str, str], reading: TreeReading, depth: int, st
     reading.retries += tag in ("RetryUntilSuccessful", "Repeat")
     if tag in ("Fallback", "ReactiveFallback"):
         reading.fallbacks += 1
-        children = children[:1]  # the nominal branch; the rest is recovery
+        # The nominal branch; the rest is recovery. Leading guards only skip a step already done.
+        nominal = next((i for i, c in enumerate(children) if not _is_guard(c)), len(children))
+        children = children[nominal:nominal + 1]
     for c in children:
         _walk(c, trees, scope, reading, depth + 1, stack)

@@ -15,7 +15,11 @@ ports), ``child_count`` (decorators have one child, controls at least one, leave
 
 Nodes — ``unknown_node`` (not a BT.CPP v4 built-in we allow, not PAL), ``forbidden_node`` (time
 based: ``Timeout``, ``Delay``, ``Sleep`` — PAL trees are timeless, the same reason ``timeout_ms``
-is banned), ``non_pal_action`` (``<Action ID="PickUp">``, ``<MoveTo/>`` declared as an action …).
+is banned), ``non_pal_action`` (``<Action ID="PickUp">``, ``<MoveTo/>`` declared as an action, a
+guard condition written as an action …), ``unknown_condition`` (a ``<Condition>`` that is not one
+of the guard conditions in ``conditions.py`` — a PAL action is never a condition). Guard conditions
+take the same port rules as PAL actions (``missing_obj``, ``unexpected_port``) and must be declared
+in ``TreeNodesModel`` as ``<Condition>`` with exactly their ports.
 
 PAL — ``missing_obj`` (every action but RELEASE needs a non-empty ``obj``), ``timeout_ms``
 (forbidden port), ``unexpected_port`` (any other attribute on a PAL action but ``name``).
@@ -38,7 +42,9 @@ import re
 
 from pydantic import BaseModel, Field
 
-from .model import BTDocument, BTNode, BTParseError, BehaviorTree, iter_nodes, pal_action_of, parse_bt_xml, variables_in
+from .conditions import CONDITIONS
+from .model import (BTDocument, BTNode, BTParseError, BehaviorTree, condition_of, iter_nodes, pal_action_of, parse_bt_xml,
+                    variables_in)
 from .pal import MAX_LOOP_COUNT, PAL_V1
 
 ALLOWED_CONTROL = frozenset({"Sequence", "SequenceWithMemory", "ReactiveSequence", "Fallback", "ReactiveFallback",
@@ -123,11 +129,21 @@ class _Checker:
     def check_node(self, path: str, node: BTNode) -> None:
         tag, pal = node.tag, pal_action_of(node)
         if pal:
-            self.check_pal(path, node, pal)
+            self.check_ports(path, node, pal, PAL_V1[pal].ports)
             kind = "leaf"
-        elif tag in ("Action", "Condition"):
-            self.add("non_pal_action", f"<{tag} ID=\"{node.attrs.get('ID', '')}\"> is not a PAL v1 primitive "
-                                       f"(allowed: {', '.join(PAL_V1)})", path)
+        elif condition := condition_of(node):
+            self.check_ports(path, node, condition, CONDITIONS[condition].ports)
+            kind = "leaf"
+        elif tag == "Condition":
+            node_id = node.attrs.get("ID", "")
+            why = "a PAL action, not a condition" if node_id in PAL_V1 else "not a known guard condition"
+            self.add("unknown_condition", f"<Condition ID=\"{node_id}\"> is {why} (conditions: {', '.join(CONDITIONS)})", path)
+            return
+        elif tag == "Action":
+            node_id = node.attrs.get("ID", "")
+            hint = f"; {node_id} is a condition: write <Condition ID=\"{node_id}\">" if node_id in CONDITIONS else ""
+            self.add("non_pal_action", f"<Action ID=\"{node_id}\"> is not a PAL v1 primitive "
+                                       f"(allowed: {', '.join(PAL_V1)}){hint}", path)
             return
         elif tag in FORBIDDEN_NODES:
             self.add("forbidden_node", f"<{tag}> is time based; PAL trees must not depend on wall-clock time", path)
@@ -154,19 +170,19 @@ class _Checker:
             if not raw.isdigit() or not 1 <= int(raw) <= MAX_LOOP_COUNT:
                 self.add("unbounded_loop", f"{tag} {_LOOP_ATTR[tag]}=\"{raw}\" must be an integer in 1..{MAX_LOOP_COUNT}", path)
 
-    def check_pal(self, path: str, node: BTNode, pal: str) -> None:
-        ports = PAL_V1[pal].ports
+    def check_ports(self, path: str, node: BTNode, leaf: str, ports: tuple[str, ...]) -> None:
+        """A PAL action's or guard condition's attributes against its ports."""
         for attr, value in node.attrs.items():
             if attr in _RESERVED:
                 continue
             if attr == "timeout_ms":
-                self.add("timeout_ms", f"{pal} has a timeout_ms port; PAL v1 forbids timeouts", path)
+                self.add("timeout_ms", f"{leaf} has a timeout_ms port; PAL v1 forbids timeouts", path)
             elif attr not in ports:
-                self.add("unexpected_port", f"{pal} has no port \"{attr}\" (ports: {', '.join(ports) or 'none'})", path)
+                self.add("unexpected_port", f"{leaf} has no port \"{attr}\" (ports: {', '.join(ports) or 'none'})", path)
         if "obj" in ports and not node.attrs.get("obj", "").strip():
-            self.add("missing_obj", f"{pal} needs obj=\"…\" (the object it acts on)", path)
+            self.add("missing_obj", f"{leaf} needs obj=\"…\" (the object it acts on)", path)
         if node.children:
-            self.add("child_count", f"{pal} is an action and must have no children", path)
+            self.add("child_count", f"{leaf} is a leaf and must have no children", path)
 
     def check_models(self) -> None:
         used = sorted({pal for t in self.doc.trees for _, n in iter_nodes(t) if (pal := pal_action_of(n))})
@@ -180,9 +196,20 @@ class _Checker:
             if declared != sorted(PAL_V1[pal].ports) or others:
                 self.add("node_model_ports", f"<TreeNodesModel> declares {pal} with ports {declared + others}, "
                                              f"PAL v1 has input ports {list(PAL_V1[pal].ports)}")
+        conditions = sorted({c for t in self.doc.trees for _, n in iter_nodes(t) if (c := condition_of(n))})
+        for condition in conditions:
+            model = self.doc.model(condition)
+            if model is None or model.kind != "Condition":
+                self.add("missing_node_model", f"<TreeNodesModel> does not declare <Condition ID=\"{condition}\">")
+            elif sorted(p.name for p in model.ports if p.direction == "input_port") != sorted(CONDITIONS[condition].ports) \
+                    or any(p.direction != "input_port" for p in model.ports):
+                self.add("node_model_ports", f"<TreeNodesModel> declares {condition} with ports "
+                                             f"{[p.name for p in model.ports]}, it has input ports {list(CONDITIONS[condition].ports)}")
         for model in self.doc.node_models:
-            if model.kind in ("Action", "Condition") and model.id not in PAL_V1:
-                self.add("non_pal_action", f"<TreeNodesModel> declares non-PAL {model.kind} \"{model.id}\"")
+            if model.kind == "Action" and model.id not in PAL_V1:
+                self.add("non_pal_action", f"<TreeNodesModel> declares non-PAL Action \"{model.id}\"")
+            elif model.kind == "Condition" and model.id not in CONDITIONS:
+                self.add("unknown_condition", f"<TreeNodesModel> declares unknown Condition \"{model.id}\"")
 
     def calls(self, tree: BehaviorTree) -> list[tuple[str, BTNode]]:
         return [(p, n) for p, n in iter_nodes(tree) if n.tag == "SubTree"]

@@ -13,23 +13,26 @@ Canonical form written by ``to_bt_xml`` (and the form BehaviorTree.CPP v4 loads)
       <BehaviorTree ID="T_Manipulate_Place"> … <Action ID="PLACE_ON_TOP" obj="{target}"/> … </BehaviorTree>
       <TreeNodesModel>
         <Action ID="GRASP"><input_port name="obj" type="std::string">…</input_port></Action>
-        … (all 14 PAL actions, then any other declared models)
+        … (all 14 PAL actions, the guard conditions the document uses or declares, then any
+        other declared models)
       </TreeNodesModel>
     </root>
 
-* PAL leaves are written ``<Action ID="GRASP" obj="{cup}"/>``. The compact form
-  ``<GRASP obj="{cup}"/>`` is accepted by the parser and normalized to the ``Action`` form, so
-  ``to_bt_xml(parse_bt_xml(x))`` is a fixed point. Other tags are kept as written.
+* PAL leaves are written ``<Action ID="GRASP" obj="{cup}"/>``, guard conditions (``conditions.py``)
+  ``<Condition ID="IsOpen" obj="{drawer}"/>``. The compact forms ``<GRASP obj="{cup}"/>`` and
+  ``<IsOpen obj="…"/>`` are accepted by the parser and normalized, so ``to_bt_xml(parse_bt_xml(x))``
+  is a fixed point. Other tags are kept as written.
 * Attribute order: ``ID``, ``name``, then the rest alphabetically; two-space indentation; no XML
   declaration; trees in document order, ``TreeNodesModel`` last.
 * Node paths (used in conformance issues, execution traces, ``fail_once``):
-  ``<TreeID>/<label>/<label>[i]/…`` where ``label`` is the PAL action name for PAL actions,
-  ``SubTree:<ID>`` for subtree calls and the tag otherwise, and ``[i]`` is the child index under
-  its parent (the tree's root has none). Example: ``Main/Sequence/Fallback[2]/GRASP[0]``.
+  ``<TreeID>/<label>/<label>[i]/…`` where ``label`` is the PAL action name for PAL actions, the
+  ID for other ``Action``/``Condition`` nodes, ``SubTree:<ID>`` for subtree calls and the tag
+  otherwise, and ``[i]`` is the child index under its parent (the tree's root has none).
+  Example: ``Main/Sequence/Fallback[2]/GRASP[0]``.
 
 Public API: ``BTNode``, ``BehaviorTree``, ``PortModel``, ``NodeModel``, ``BTDocument``,
 ``BTParseError`` (``code``, ``message``), ``parse_bt_xml``, ``to_bt_xml``, ``node_label``,
-``iter_nodes``, ``pal_action_of``, ``variables_in``.
+``iter_nodes``, ``pal_action_of``, ``condition_of``, ``variables_in``.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from typing import Iterator
 from lxml import etree
 from pydantic import BaseModel, Field
 
+from .conditions import CONDITIONS
 from .pal import PAL_V1
 
 _VAR = re.compile(r"^\{([^{}]+)\}$")
@@ -103,6 +107,12 @@ def pal_action_of(node: BTNode) -> str | None:
     return name if name in PAL_V1 else None
 
 
+def condition_of(node: BTNode) -> str | None:
+    """The guard condition a ``<Condition ID=…>`` node asks, or None (also None for unknown conditions)."""
+    name = node.attrs.get("ID") if node.tag == "Condition" else None
+    return name if name in CONDITIONS else None
+
+
 def node_label(node: BTNode) -> str:
     pal = pal_action_of(node)
     if pal:
@@ -144,6 +154,9 @@ def _node_from_element(el) -> BTNode:
     if tag in PAL_V1 and "ID" not in attrs:  # compact form <GRASP obj=…/> → <Action ID="GRASP" …/>
         attrs = {"ID": tag, **attrs}
         tag = "Action"
+    elif tag in CONDITIONS and "ID" not in attrs:  # <IsOpen obj=…/> → <Condition ID="IsOpen" …/>
+        attrs = {"ID": tag, **attrs}
+        tag = "Condition"
     return BTNode(tag=tag, attrs=attrs, children=[_node_from_element(c) for c in _element_children(el)])
 
 
@@ -228,6 +241,15 @@ def pal_node_models() -> list[NodeModel]:
     ]
 
 
+def condition_node_models(doc: BTDocument) -> list[NodeModel]:
+    """Canonical models of the guard conditions ``doc`` uses or declares, in ``CONDITIONS`` order."""
+    wanted = {c for t in doc.trees for _, n in iter_nodes(t) if (c := condition_of(n))}
+    wanted |= {m.id for m in doc.node_models if m.kind == "Condition" and m.id in CONDITIONS}
+    return [NodeModel(kind="Condition", id=c.name, ports=[
+        PortModel(name=port, type="std::string", description=c.description) for port in c.ports])
+        for c in CONDITIONS.values() if c.name in wanted]
+
+
 def _model_lines(model: NodeModel, out: list[str]) -> None:
     if not model.ports:
         out.append(f"    <{model.kind} ID={_quote(model.id)}/>")
@@ -252,9 +274,10 @@ def to_bt_xml(doc: BTDocument) -> str:
         _node_lines(tree.root, 2, out)
         out.append("  </BehaviorTree>")
     out.append("  <TreeNodesModel>")
-    for model in pal_node_models():
+    for model in pal_node_models() + condition_node_models(doc):
         _model_lines(model, out)
-    for model in sorted((m for m in doc.node_models if m.id not in PAL_V1), key=lambda m: (m.kind, m.id)):
+    others = (m for m in doc.node_models if m.id not in PAL_V1 and not (m.kind == "Condition" and m.id in CONDITIONS))
+    for model in sorted(others, key=lambda m: (m.kind, m.id)):
         _model_lines(model, out)
     out.append("  </TreeNodesModel>")
     out.append("</root>")

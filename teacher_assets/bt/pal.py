@@ -11,9 +11,9 @@ primitives (DESIGN.md "PAL v1"):
   afterwards, so a RELEASE right after a PLACE_* is a precondition violation.
 
 ``infer_affordances(name)`` maps an object name (``red_cup``, ``kitchen_drawer_1``) to what it
-affords (graspable, openable, container, toggleable, fluid source, heat source, slicer …) from a
-small keyword lexicon. The symbolic executor and the offline planner share it so they agree on
-what e.g. "drawer" or "knife" can do.
+affords (graspable, openable, container, toggleable, fluid source, heat source, slicer, wiping
+tool, wipeable, cuttable …) from a small keyword lexicon. The symbolic executor and the offline
+planner share it so they agree on what e.g. "drawer" or "knife" can do.
 
 Public API: ``PAL_V1`` (name → ``PalPrimitive``), ``PAL_ACTIONS`` (ordered names),
 ``Affordances``, ``infer_affordances``, ``MAX_LOOP_COUNT``.
@@ -83,24 +83,40 @@ class Affordances(BaseModel):
     fluid_source: bool = False
     heat_source: bool = False
     slicer: bool = False
+    wiper: bool = False  # a tool WIPE can be done with (sponge, rag …)
+    wipeable: bool = False  # a surface or residue WIPE can act on
+    cuttable: bool = False  # food or soft material CUT can act on
 
 
 # Keyword lexicon (matched against the name's tokens); order inside a set is irrelevant.
 _FIXED = {"table", "counter", "countertop", "shelf", "desk", "drawer", "cabinet", "cupboard", "fridge",
           "refrigerator", "oven", "stove", "cooktop", "burner", "sink", "faucet", "tap", "door", "microwave",
-          "dishwasher", "wall", "floor", "window", "lamp", "light", "switch", "heater", "grill", "bed", "sofa"}
+          "dishwasher", "wall", "floor", "window", "lamp", "light", "switch", "heater", "grill", "bed", "sofa",
+          "stovetop", "lightbulb", "bulb", "led"}
 _OPENABLE = {"drawer", "cabinet", "cupboard", "fridge", "refrigerator", "oven", "microwave", "dishwasher",
              "door", "box", "jar", "lid", "laptop", "bottle", "window"}
 _CONTAINER = {"drawer", "cabinet", "cupboard", "fridge", "refrigerator", "oven", "microwave", "dishwasher",
               "box", "jar", "bowl", "basket", "bin", "bucket", "pot", "pan", "sink", "mug", "cup", "glass",
-              "bag", "crate", "container", "tub", "kettle"}
+              "bag", "crate", "container", "tub", "kettle", "colander", "rack"}
 _SURFACE = {"table", "counter", "countertop", "shelf", "desk", "tray", "plate", "board", "stove", "cooktop",
-            "mat", "cabinet", "dishwasher", "bed", "sofa", "chair", "stool", "platform"}
+            "mat", "cabinet", "dishwasher", "bed", "sofa", "chair", "stool", "platform", "stovetop", "rack"}
 _TOGGLEABLE = {"lamp", "light", "stove", "cooktop", "burner", "oven", "microwave", "faucet", "tap", "switch",
-               "fan", "tv", "television", "kettle", "toaster", "radio", "heater", "grill", "blender", "dishwasher"}
+               "fan", "tv", "television", "kettle", "toaster", "radio", "heater", "grill", "blender", "dishwasher",
+               "stovetop", "lightbulb", "bulb", "led"}
 _FLUID_SOURCE = {"faucet", "tap", "sink"}
-_HEAT_SOURCE = {"stove", "cooktop", "burner", "oven", "toaster", "heater", "grill", "microwave"}
+_HEAT_SOURCE = {"stove", "cooktop", "burner", "oven", "toaster", "heater", "grill", "microwave", "stovetop"}
 _SLICER = {"knife", "cutter", "scissors", "blade", "slicer", "cleaver"}
+
+# What WIPE and CUT need (held tool, target). Every surface is wipeable; residues are wipeable but
+# cannot be picked up.
+_WIPER = {"sponge", "rag", "cloth", "towel", "napkin", "tissue", "brush", "scrubber", "duster", "mop", "wipe"}
+_WIPEABLE = {"floor", "wall", "window", "mirror", "sink", "door", "spill", "stain", "mess", "dirt", "dust",
+             "crumbs", "smudge"}
+_RESIDUE = {"spill", "stain", "mess", "dirt", "dust", "crumbs", "smudge"}
+_CUTTABLE = {"bread", "loaf", "baguette", "apple", "banana", "orange", "lemon", "lime", "tomato", "potato", "carrot",
+             "cucumber", "onion", "pepper", "jalapeno", "lettuce", "cabbage", "melon", "watermelon", "pear", "peach",
+             "mango", "avocado", "cake", "pie", "pizza", "cheese", "butter", "sausage", "ham", "meat", "steak",
+             "tofu", "fruit", "vegetable", "sandwich", "dough", "paper", "rope", "string", "tape", "ribbon"}
 
 
 def name_tokens(name: str) -> list[str]:
@@ -111,13 +127,14 @@ def name_tokens(name: str) -> list[str]:
 def infer_affordances(name: str) -> Affordances:
     """What an object affords, judged by the head noun of its name (its last lexicon token)."""
     tokens = name_tokens(name)
-    known = _FIXED | _OPENABLE | _CONTAINER | _SURFACE | _TOGGLEABLE | _FLUID_SOURCE | _HEAT_SOURCE | _SLICER
+    known = _FIXED | _OPENABLE | _CONTAINER | _SURFACE | _TOGGLEABLE | _FLUID_SOURCE | _HEAT_SOURCE | _SLICER \
+        | _WIPER | _WIPEABLE | _CUTTABLE
     # "cutting_board" is a board, "sponge_bowl" a bowl: the last known token is the head noun.
     head = next((t for t in reversed(tokens) if t in known), None)
     if head is None:
         return Affordances()
     return Affordances(
-        graspable=head not in _FIXED,
+        graspable=head not in _FIXED and head not in _RESIDUE,
         openable=head in _OPENABLE,
         container=head in _CONTAINER,
         surface=head in _SURFACE,
@@ -125,4 +142,7 @@ def infer_affordances(name: str) -> Affordances:
         fluid_source=head in _FLUID_SOURCE,
         heat_source=head in _HEAT_SOURCE,
         slicer=head in _SLICER,
+        wiper=head in _WIPER,
+        wipeable=head in _SURFACE or head in _WIPEABLE,
+        cuttable=head in _CUTTABLE,
     )

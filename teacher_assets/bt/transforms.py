@@ -7,12 +7,18 @@ result is checked by the same conformance / BT.CPP / executor gates.
   under a ``RetryUntilSuccessful`` or ``Fallback``) is wrapped in
   ``<RetryUntilSuccessful num_attempts="3">``. GRASP and the PLACE_* actions also get a recovery
   branch: ``Fallback(Retry(ACTION obj), Sequence(NAVIGATE_TO obj, ACTION obj))`` — "if the grasp
-  keeps failing, re-approach and try once more". Running it twice changes nothing.
+  keeps failing, re-approach and try once more". Actions whose effect a guard condition can see
+  are skipped when it already holds: ``Fallback(IsReachable(x), Retry(NAVIGATE_TO x))``,
+  ``Fallback(IsHolding(x), Retry(GRASP x), …)``, ``Fallback(IsOpen(x), Retry(OPEN x))``,
+  ``Fallback(Inverter(IsOpen(x)), Retry(CLOSE x))``, and likewise ``IsToggledOn`` for TOGGLE_ON /
+  TOGGLE_OFF — re-opening an open drawer is not a step. The re-approach inside a recovery branch
+  stays unguarded (it must move the base). Running it twice changes nothing.
 * ``extract_subtrees(doc) -> (doc, SubtreeMap)`` — in the main tree, each action "unit" (a PAL
-  action, optionally wrapped by the retry/fallback pattern above, all on one object) becomes a call
-  ``<SubTree ID="T_Manipulate_Grasp" target="{cup}"/>`` of a standard subtree whose body is the
-  unit with its object replaced by the port ``{target}`` (RELEASE units take no port). Standard
-  names: ``SUBTREE_NAMES``; a second, different body for the same action gets ``_2``, ``_3`` ….
+  action, optionally wrapped by the guard/retry/fallback pattern above, all on one object)
+  becomes a call ``<SubTree ID="T_Manipulate_Grasp" target="{cup}"/>`` of a standard subtree
+  whose body is the unit with its object (in actions and guard conditions) replaced by the port
+  ``{target}`` (RELEASE units take no port). Standard names: ``SUBTREE_NAMES``; a second,
+  different body for the same action gets ``_2``, ``_3`` ….
   A ``<SubTree>`` model declaring the ``target`` port is added to ``TreeNodesModel``.
 * ``assign_node_ids(xml) -> xml`` — ``name="node_01"``, ``node_02`` … on every node of every tree
   in document order (trees in document order, pre-order inside each; width grows past 99).
@@ -24,12 +30,18 @@ Public API: ``add_robustness``, ``extract_subtrees``, ``SubtreeMap``, ``SubtreeD
 
 from __future__ import annotations
 
+from itertools import takewhile
+
 from pydantic import BaseModel, Field
 
-from .model import BTDocument, BTNode, BehaviorTree, NodeModel, PortModel, node_label, pal_action_of, parse_bt_xml, to_bt_xml
+from .model import (BTDocument, BTNode, BehaviorTree, NodeModel, PortModel, condition_of, node_label, pal_action_of,
+                    parse_bt_xml, to_bt_xml)
 
 RETRY_ATTEMPTS = "3"
 _RECOVERABLE = {"GRASP", "PLACE_ON_TOP", "PLACE_INSIDE", "PLACE_NEAR_HEATING_ELEMENT"}
+# action → (condition that is true once the action is done, whether the guard is its negation)
+_GUARDS = {"NAVIGATE_TO": ("IsReachable", False), "GRASP": ("IsHolding", False), "OPEN": ("IsOpen", False),
+           "CLOSE": ("IsOpen", True), "TOGGLE_ON": ("IsToggledOn", False), "TOGGLE_OFF": ("IsToggledOn", True)}
 SUBTREE_NAMES = {
     "NAVIGATE_TO": "T_Navigate",
     "GRASP": "T_Manipulate_Grasp",
@@ -53,17 +65,26 @@ def _action(action: str, obj: str | None) -> BTNode:
     return BTNode(tag="Action", attrs={"ID": action, **({"obj": obj} if obj is not None else {})})
 
 
+def _guard(action: str, obj: str | None) -> BTNode | None:
+    if action not in _GUARDS or not obj:
+        return None
+    condition, negated = _GUARDS[action]
+    check = BTNode(tag="Condition", attrs={"ID": condition, "obj": obj})
+    return BTNode(tag="Inverter", children=[check]) if negated else check
+
+
 def _harden(node: BTNode, guarded: bool) -> BTNode:
     action = pal_action_of(node)
     if action:
         if guarded or action == "RELEASE":
             return node
-        retry = BTNode(tag="RetryUntilSuccessful", attrs={"num_attempts": RETRY_ATTEMPTS}, children=[node])
         obj = node.attrs.get("obj")
-        if action not in _RECOVERABLE or not obj:
-            return retry
-        recovery = BTNode(tag="Sequence", children=[_action("NAVIGATE_TO", obj), _action(action, obj)])
-        return BTNode(tag="Fallback", children=[retry, recovery])
+        branches = [BTNode(tag="RetryUntilSuccessful", attrs={"num_attempts": RETRY_ATTEMPTS}, children=[node])]
+        if action in _RECOVERABLE and obj:
+            branches.append(BTNode(tag="Sequence", children=[_action("NAVIGATE_TO", obj), _action(action, obj)]))
+        if (guard := _guard(action, obj)) is not None:
+            branches.insert(0, guard)
+        return branches[0] if len(branches) == 1 else BTNode(tag="Fallback", children=branches)
     inner = guarded or node.tag in ("RetryUntilSuccessful", "Fallback", "ReactiveFallback")
     return node.model_copy(update={"children": [_harden(c, inner) for c in node.children]})
 
@@ -115,16 +136,30 @@ def _unit(node: BTNode) -> tuple[str, str | None] | None:
         return action, node.attrs.get("obj")
     if node.tag == "RetryUntilSuccessful" and len(node.children) == 1:
         return _unit(node.children[0])
-    if node.tag == "Fallback" and len(node.children) >= 2 and (first := _unit(node.children[0])):
-        if all(_only_pal_structure(c) and all(leaf.attrs.get("obj") == first[1] for leaf in _pal_leaves(c))
-               for c in node.children[1:]):
+    if node.tag == "Fallback" and len(node.children) >= 2:
+        guards = list(takewhile(_is_guard, node.children))
+        rest = node.children[len(guards):]
+        first = _unit(rest[0]) if rest else None
+        if first and all(_guard_condition(g).attrs.get("obj") == first[1] for g in guards) and all(
+                _only_pal_structure(c) and all(leaf.attrs.get("obj") == first[1] for leaf in _pal_leaves(c))
+                for c in rest[1:]):
             return first
     return None
 
 
+def _guard_condition(node: BTNode) -> BTNode:
+    return node.children[0] if node.tag == "Inverter" else node
+
+
+def _is_guard(node: BTNode) -> bool:
+    """A guard condition, or an Inverter over one."""
+    return bool(condition_of(node) or node.tag == "Inverter" and len(node.children) == 1
+                and condition_of(node.children[0]))
+
+
 def _parametrize(node: BTNode, obj: str | None) -> BTNode:
     attrs = {k: v for k, v in node.attrs.items() if k != "name"}
-    if pal_action_of(node) and obj is not None and attrs.get("obj") == obj:
+    if (pal_action_of(node) or condition_of(node)) and obj is not None and attrs.get("obj") == obj:
         attrs["obj"] = "{" + PORT + "}"
     return BTNode(tag=node.tag, attrs=attrs, children=[_parametrize(c, obj) for c in node.children])
 

@@ -68,11 +68,18 @@ def pal_compliance_check(context: AssetCheckExecutionContext, bt_xml):
     return _evaluate(context, bt_xml, lambda s: pal_check(s.bt_xml))
 
 
-@asset_check(asset=bt_xml, blocking=True, partitions_def=episodes_partitions, description="Symbolic world ticks to SUCCESS, also with a guarded primitive failing once.")
+@asset_check(asset=bt_xml, blocking=True, partitions_def=episodes_partitions, description="Ticks to SUCCESS in the episode's symbolic world (its objects only, NAVIGATE_TO before acting), also with each guarded step failing in turn.")
 def executability_check(context: AssetCheckExecutionContext, bt_xml):
-    from teacher_assets.tree_checks import executability_check as check
+    from teacher_assets.tree_checks import episode_world, executability_check as check
 
-    return _evaluate(context, bt_xml, lambda s: check(s.bt_xml, s.scene_report.object_states if s.scene_report else {}))
+    def run(s):
+        objects, report = s.metadata.get("objects"), s.scene_report
+        world = episode_world(s.instruction, objects if isinstance(objects, list) else [],
+                              scene_entities=report.entities if report else [],
+                              object_states=report.object_states if report else {})
+        return check(s.bt_xml, world)
+
+    return _evaluate(context, bt_xml, run)
 
 
 TEACHER_CHECKS = [bt_schema_check, btcpp_load_check, pal_compliance_check, executability_check]
