@@ -18,11 +18,12 @@ from pydantic import BaseModel
 
 from resources.dagster_resources import LLMResource, shared_resources
 from resources.llm import LLMClient, LLMSettings, input_block
+from resources.llm.messages import extract_input
 from resources.paths import PROJECT_ROOT
 from teacher_assets.defs.assets import EPISODE_ASSETS, episodes_partitions
 from teacher_assets.defs.checks import TEACHER_CHECKS
 from teacher_assets.manager import RANGE_END_TAG, RANGE_START_TAG
-from tests.llm_server import offline_answer, serving
+from tests.llm_server import offline_answer, serving, teacher_role
 
 SAMPLES = PROJECT_ROOT / "datasets" / "oxe"
 
@@ -55,45 +56,55 @@ def metadata_by_partition(result, asset: str) -> dict:
             for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == asset}
 
 
-def test_a_failing_blocking_check_blocks_only_its_episode_in_a_range_run(datasets_dir, tmp_path, instance):
-    names = ["pick_cup_place_tray", "cook_pasta", "block_into_drawer", "lamp_on", "screw_light_bulb"]
+# A well-formed PAL tree for the apple episode with no retry and no fallback anywhere.
+BARE_APPLE_TREE = ('<root BTCPP_format="4" main_tree_to_execute="MainTree"><BehaviorTree ID="MainTree"><Sequence>'
+                   '<Action ID="NAVIGATE_TO" obj="apple"/><Action ID="GRASP" obj="apple"/>'
+                   '<Action ID="NAVIGATE_TO" obj="bowl"/><Action ID="PLACE_INSIDE" obj="bowl"/>'
+                   '</Sequence></BehaviorTree></root>')
+
+
+def _no_recovery_for_the_apple(body: dict) -> str:
+    """A hosted model whose robustness (D) and subtree (E) agents give the apple episode a tree without
+    any recovery (the blocking executability check must fail it); everything else as the offline
+    author answers."""
+    if teacher_role(body) in ("teacher.robustness", "teacher.subtrees"):  # their input is text: the tree
+        if "apple" in extract_input(body["messages"][-1]["content"])["bt_xml"]:
+            return json.dumps({"bt_xml": BARE_APPLE_TREE, "changes": []})
+    return offline_answer(body)
+
+
+def test_a_failing_blocking_check_blocks_only_its_episode_in_a_range_run(datasets_dir, tmp_path, instance, monkeypatch):
+    names = ["pick_cup_place_tray", "apple_into_bowl", "lamp_on", "fold_towel"]
     episodes = copy_episodes(tmp_path / "episodes", names)
-    # Wrong answers from the offline author half of the time and a lenient critic: some trees reach
-    # bt_xml that do not execute (seed chosen so that at least one does).
-    result = run_range(instance, episodes, names, LLMResource(fault_domain=0.5, fault_seed=2), strict=False)
-    assert result.success  # the check steps and bt_score succeed: no episode takes the others down
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-local")
+    with serving(_no_recovery_for_the_apple) as (base, _):
+        hosted = LLMResource(model="openai/test-model", api_base=base, max_retries=0, use_cache=False)
+        result = run_range(instance, episodes, names, hosted)
+        assert result.success  # the check steps and bt_score succeed: no episode takes the others down
 
-    evaluations = result.get_asset_check_evaluations()
-    assert {(e.partition, e.check_name) for e in evaluations} == {
-        (n, c) for n in names for c in ("bt_schema_check", "btcpp_load_check", "pal_compliance_check", "executability_check")}
-    failed = {}
-    for e in evaluations:
-        if not e.passed:
-            assert e.blocking and e.description
-            failed.setdefault(e.partition, []).append(e.check_name)
-    assert failed and set(failed) != set(names), failed
+        evaluations = result.get_asset_check_evaluations()
+        assert {(e.partition, e.check_name) for e in evaluations} == {
+            (n, c) for n in names for c in ("bt_schema_check", "btcpp_load_check", "pal_compliance_check",
+                                            "executability_check")}
+        failed = {(e.partition, e.check_name): e for e in evaluations if not e.passed}
+        assert list(failed) == [("apple_into_bowl", "executability_check")]
+        assert failed["apple_into_bowl", "executability_check"].blocking
+        assert "no guarded step" in failed["apple_into_bowl", "executability_check"].description
 
-    score = metadata_by_partition(result, "bt_score")
-    assert set(score) == set(names)
-    outcomes = datasets_dir / "proposer" / "_outcomes"
-    for name in names:
-        if name in failed:
-            assert score[name]["episode_status"] == "failed"
-            assert score[name]["reason"].startswith("blocked by failed blocking checks on bt_xml: ")
-            assert set(score[name]["blocked_by"].split(", ")) == set(failed[name])
-            assert score[name]["llm_calls"] == 0  # not scored: the block happened before agent G
-            assert not (datasets_dir / "proposer" / name).exists() and not (outcomes / f"{name}.json").exists()
-        else:
-            assert score[name]["episode_status"] in ("accepted", "skipped", "rejected")
-            assert json.loads((outcomes / f"{name}.json").read_text())["status"] == score[name]["episode_status"]
-    assert any(score[n]["episode_status"] == "accepted" for n in names)
+        score = metadata_by_partition(result, "bt_score")
+        assert {k: m["episode_status"] for k, m in score.items()} == {
+            "pick_cup_place_tray": "accepted", "apple_into_bowl": "failed", "lamp_on": "accepted", "fold_towel": "skipped"}
+        blocked = score["apple_into_bowl"]
+        assert blocked["reason"] == "blocked by failed blocking checks on bt_xml: executability_check"
+        assert blocked["blocked_by"] == "executability_check" and blocked["llm_calls"] == 0  # never scored
+        proposer = datasets_dir / "proposer"
+        assert not (proposer / "apple_into_bowl").exists() and not (proposer / "_outcomes" / "apple_into_bowl.json").exists()
+        assert (proposer / "pick_cup_place_tray" / "bt.xml").is_file() and (proposer / "lamp_on" / "bt.xml").is_file()
 
-    # The same episode alone: Dagster's own blocking skips bt_score and fails the run.
-    blocked = next(iter(failed))
-    alone = materialize([*EPISODE_ASSETS, *TEACHER_CHECKS], partition_key=blocked, instance=instance,
-                        resources={**shared_resources(), "llm": LLMResource(fault_domain=0.5, fault_seed=2)},
-                        run_config={"ops": {"oxe_episode": {"config": {"episodes_dir": str(episodes)}},
-                                            "bt_draft": {"config": {"strict": False}}}}, raise_on_error=False)
+        # The same episode alone: Dagster's own blocking skips bt_score and fails the run.
+        alone = materialize([*EPISODE_ASSETS, *TEACHER_CHECKS], partition_key="apple_into_bowl", instance=instance,
+                            resources={**shared_resources(), "llm": hosted}, raise_on_error=False,
+                            run_config={"ops": {"oxe_episode": {"config": {"episodes_dir": str(episodes)}}}})
     assert not alone.success and not metadata_by_partition(alone, "bt_score")
 
 
@@ -178,24 +189,25 @@ def _most_in_window(times: list[float], window: float) -> int:
     return max(sum(1 for t in times[i:] if t < start + window) for i, start in enumerate(times))
 
 
-@pytest.mark.parametrize("max_rpm", [120, None])
+@pytest.mark.parametrize("max_rpm", [60, None])
 def test_requests_per_minute_cap_holds_across_threads_and_processes(datasets_dir, monkeypatch, max_rpm):
+    """Timing is the subject here, so the bounds leave room for a loaded machine: a request can reach
+    the server a few seconds after its slot (a process's first request also opens its connection)."""
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-local")
     with serving(_echo_reply, latency=(0.02, 0.05)) as (base, server):
         with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
-            answers = list(pool.map(_calls, [base, base], [0, 100], [6, 6], [max_rpm, max_rpm]))
-    assert answers == [list(range(6)), list(range(100, 106))]
+            answers = list(pool.map(_calls, [base, base], [0, 100], [8, 8], [max_rpm, max_rpm]))
+    assert answers == [list(range(8)), list(range(100, 108))]
     arrivals = [r["t"] for r in server.seen]
-    assert len(arrivals) == 12
-    busiest = _most_in_window(arrivals, 2.0)
+    assert len(arrivals) == 16
+    busiest = _most_in_window(arrivals, 3.0)
     if max_rpm:
-        # 120/min = one request sent per 0.5 s, whichever of the 8 threads in 2 processes sends it: at
-        # most 4 in 2 s, +1 at the window's edge, +1 for a request delayed on its way (a process's first
-        # request also opens its connection, up to ~1 s on a loaded machine).
+        # 60/min = one request sent per second, whichever of the 8 threads in 2 processes sends it:
+        # 3 in 3 s, +1 at the window's edge, +2 delayed on their way; 16 requests take 15 s, less delays.
         assert busiest <= 6, busiest
-        assert max(arrivals) - min(arrivals) >= 11 * 0.5 - 1.0
-    else:  # the control: uncapped, the 8 threads send far more in 2 s
-        assert busiest > 6, busiest
+        assert max(arrivals) - min(arrivals) >= 15 - 3
+    else:  # the control: uncapped, each process's 4 threads send its 8 requests within a second or two
+        assert busiest >= 8, busiest
 
 
 # -- a full disk or a read-only datasets folder: one clear error, nothing half-written -----------------
