@@ -1,18 +1,14 @@
 """Nightly refresh: re-run only the episodes that changed or failed, then rebuild the proposer dataset."""
 
-from dagster import (AssetRecordsFilter, DagsterEventType, DagsterInstance, DefaultScheduleStatus, RunRequest,
-                     RunsFilter, ScheduleEvaluationContext, schedule)
+from dagster import (AssetPartitionStatus, AssetRecordsFilter, DagsterEventType, DagsterInstance,
+                     DefaultScheduleStatus, RunRequest, ScheduleEvaluationContext, schedule)
 
 from .assets import episodes_partitions, oxe_episode, proposer_dataset
-from .jobs import (EPISODE_KEYS, EPISODE_TAG, FINISHED, episode_run_config, episode_runs_in_progress, is_episode_run,
-                   teacher_job)
-
-FAILED = {"FAILURE", "CANCELED"}
+from .jobs import EPISODE_KEYS, EPISODE_TAG, episode_run_config, episode_runs_in_progress, teacher_job
 
 
 def partition_histories(instance: DagsterInstance, partitions: list[str]) -> dict:
-    """Episode id → ``PartitionHistory``: a few queries per asset, not per partition (plus one run query per
-    partition that looks up to date otherwise)."""
+    """Episode id → ``PartitionHistory``: a few queries per asset, none per partition."""
     from teacher_assets.episodes.watch import PartitionHistory
 
     latest = {key: instance.get_latest_storage_id_by_partition(key, DagsterEventType.ASSET_MATERIALIZATION)
@@ -22,9 +18,13 @@ def partition_histories(instance: DagsterInstance, partitions: list[str]) -> dic
         metadata = record.asset_materialization.metadata
         recorded[record.partition_key] = {name: metadata[key].value if key in metadata else None for name, key in
                                           (("fingerprint", "episode_fingerprint"), ("prompts", "teacher_prompts"))}
-    # In a run over many episodes a failed episode still gets a bt_score materialization, marked failed.
-    failed_in_range = {record.partition_key for record in _latest_records(instance, EPISODE_KEYS[-1], latest[EPISODE_KEYS[-1]])
-                       if _status(record) == "failed"}
+    # A run that planned bt_score for the episode and failed (a single-partition run stopped by a blocking
+    # check or an error, or a range run that failed as a whole): Dagster's partition status says FAILED.
+    failed = {eid for eid, status in (instance.get_status_by_partition(
+        EPISODE_KEYS[-1], partitions, episodes_partitions) or {}).items() if status == AssetPartitionStatus.FAILED}
+    # In a range run that succeeds, an episode that failed on its own still gets a bt_score, marked failed.
+    failed |= {record.partition_key for record in _latest_records(instance, EPISODE_KEYS[-1], latest[EPISODE_KEYS[-1]])
+               if _status(record) == "failed"}
     histories = {}
     for eid in partitions:
         stages = [latest[key][eid] for key in EPISODE_KEYS if eid in latest[key]]
@@ -33,7 +33,7 @@ def partition_histories(instance: DagsterInstance, partitions: list[str]) -> dic
             latest_stage_storage_id=max(stages) if stages else None,
             recorded_fingerprint=recorded.get(eid, {}).get("fingerprint"),
             recorded_prompts=recorded.get(eid, {}).get("prompts"),
-            last_run_failed=eid in failed_in_range or last_episode_run_failed(instance, eid))
+            last_run_failed=eid in failed)
     return histories
 
 
@@ -48,12 +48,6 @@ def _latest_records(instance: DagsterInstance, asset_key, storage_ids: dict[str,
 def _status(record) -> str:
     value = record.asset_materialization.metadata.get("episode_status")
     return value.value if value is not None else ""
-
-
-def last_episode_run_failed(instance: DagsterInstance, episode_id: str) -> bool:
-    runs = instance.get_runs(RunsFilter(tags={"dagster/partition": episode_id}, statuses=list(FINISHED)), limit=10)
-    last = next((r for r in runs if is_episode_run(r)), None)  # newest first
-    return last is not None and last.status.value in FAILED
 
 
 @schedule(
