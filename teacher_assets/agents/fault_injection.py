@@ -4,7 +4,9 @@
 when the tree offers no place for that kind (no PLACE_* to change the relation of, no second
 object to confuse it with …). It works on trees without SubTree calls — the architect's drafts the
 critic reviews, and hardened trees before subtree extraction — and edits the nominal path (the
-first child of each Fallback), the path the critic and scorer read.
+first child of each Fallback after its guard conditions), the path the critic and scorer read. A
+step moved, dropped or given another object takes its guards along (``Fallback(IsHolding(cup),
+GRASP cup)`` becomes ``Fallback(IsHolding(mug), GRASP mug)``), so the fault is the one intended.
 
 Kinds (``schemas.ErrorLabel``): ``hallucinated_object`` (an object renamed to one the scene lacks,
 e.g. a block placed on "left"), ``wrong_order`` (two adjacent steps swapped, each with its
@@ -28,6 +30,8 @@ from typing import Callable, Optional, Sequence
 from lxml import etree
 
 from teacher_assets.bt.pal import PAL_V1, infer_affordances
+
+from .tree_reading import guard_leaf
 
 INJECTABLE = ("hallucinated_object", "wrong_order", "missing_step", "affordance_violation", "extra_step",
               "wrong_relation", "wrong_object", "hallucinated_action", "arity_error", "parse_error")
@@ -65,20 +69,29 @@ class _Tree:
             self.actions.append(el)
             return
         if el.tag in ("Fallback", "ReactiveFallback"):
-            children = children[:1]
+            children = [c for c in children if guard_leaf(c) is None][:1]
         for c in children:
             self._walk(c)
 
     @staticmethod
     def unit_element(action):
-        """The outermost wrapper (retry, fallback) that holds only this action on its nominal path."""
+        """The outermost wrapper (guards, retry, fallback) that holds only this action on its nominal path."""
         el = action
         while el.getparent() is not None and el.getparent().tag in _WRAPPERS:
             parent = el.getparent()
-            if parent.tag in ("Fallback", "ReactiveFallback") and parent.index(el) != 0:
+            if parent.tag in ("Fallback", "ReactiveFallback") and \
+                    next(c for c in parent if isinstance(c.tag, str) and guard_leaf(c) is None) is not el:
                 break
             el = parent
         return el
+
+    def retarget(self, action, obj: str) -> None:
+        """Give the action another object, and the guards of its unit with it."""
+        old = action.get("obj")
+        for el in self.unit_element(action).iter():
+            if el is not action and isinstance(el.tag, str) and guard_leaf(el) is el and el.get("obj") == old:
+                el.set("obj", obj)
+        action.set("obj", obj)
 
     def units(self) -> list[list]:
         """Key actions with the NAVIGATE_TO right before them (when it approaches the same object)."""
@@ -120,8 +133,8 @@ class _Tree:
         return True
 
     def rename_everywhere(self, old: str, new: str) -> None:
-        for el in self.root.iter("Action"):
-            if el.get("obj") == old:
+        for el in self.root.iter():
+            if isinstance(el.tag, str) and (el.tag == "Action" or guard_leaf(el) is el) and el.get("obj") == old:
                 el.set("obj", new)
 
     def xml(self) -> str:
@@ -197,7 +210,7 @@ def _violate_affordance(tree: _Tree, objects: list[str], rng: random.Random) -> 
             return False
         obj = rng.choice(wrong)
         for action in unit:
-            action.set("obj", obj)
+            tree.retarget(action, obj)
         return True
 
     for primitive in ("TOGGLE_ON", "TOGGLE_OFF"):
@@ -270,7 +283,7 @@ def _other_object(tree: _Tree, objects: list[str], rng: random.Random) -> bool:
         if others:
             new = rng.choice(others)
             for action in unit:
-                action.set("obj", new)
+                tree.retarget(action, new)
             return True
     return False
 
