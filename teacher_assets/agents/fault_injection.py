@@ -5,8 +5,9 @@ when the tree offers no place for that kind (no PLACE_* to change the relation o
 object to confuse it with …). It works on trees without SubTree calls — the architect's drafts the
 critic reviews, and hardened trees before subtree extraction — and edits the nominal path (the
 first child of each Fallback after its guard conditions), the path the critic and scorer read. A
-step moved, dropped or given another object takes its guards along (``Fallback(IsHolding(cup),
-GRASP cup)`` becomes ``Fallback(IsHolding(mug), GRASP mug)``), so the fault is the one intended.
+step moved, dropped or given another object takes its guards and recovery branch along
+(``Fallback(IsHolding(cup), GRASP cup, …)`` becomes ``Fallback(IsHolding(mug), GRASP mug, …)``),
+so the fault is the one intended.
 
 Kinds (``schemas.ErrorLabel``): ``hallucinated_object`` (an object renamed to one the scene lacks,
 e.g. a block placed on "left"), ``wrong_order`` (two adjacent steps swapped, each with its
@@ -86,12 +87,11 @@ class _Tree:
         return el
 
     def retarget(self, action, obj: str) -> None:
-        """Give the action another object, and the guards of its unit with it."""
+        """Give the action another object, and its unit's guards and recovery branch with it."""
         old = action.get("obj")
         for el in self.unit_element(action).iter():
-            if el is not action and isinstance(el.tag, str) and guard_leaf(el) is el and el.get("obj") == old:
+            if isinstance(el.tag, str) and (el.tag == "Action" or guard_leaf(el) is el) and el.get("obj") == old:
                 el.set("obj", obj)
-        action.set("obj", obj)
 
     def units(self) -> list[list]:
         """Key actions with the NAVIGATE_TO right before them (when it approaches the same object)."""

@@ -165,6 +165,7 @@ def simulate_preconditions(actions: list[ReadAction], *, object_states: Optional
         if silent:
             unknown_state.add(a.obj)
         set_aside: Optional[str] = None  # what a step needing an empty hand found in it
+        stood: Optional[tuple] = None  # where the robot really is while a step out of reach is judged
         violation = world.apply(a.action, a.obj)
         for _ in range(2):  # a step can fail for its approach and its hand; each is judged once
             if violation is None:
@@ -180,6 +181,8 @@ def simulate_preconditions(actions: list[ReadAction], *, object_states: Optional
                     fix = _FIXED_BY.get(violation.code, ())
                     displaced.add(next((k for k, b in enumerate(later, i + 1) if b.action in fix), 0))
             if violation.code == "not_reachable":  # judge the action itself, not the approach again
+                if not unknowable:  # the base stays where the tree left it (unknown: the unplayable step moved it)
+                    stood = (world.robot_at, world.robot_site)
                 world.apply("NAVIGATE_TO", a.obj)
             elif violation.code == "hand_not_empty":
                 set_aside, world.held = world.held, None
@@ -193,6 +196,8 @@ def simulate_preconditions(actions: list[ReadAction], *, object_states: Optional
             world.held = None
         if set_aside and a.action != "GRASP":
             world.held = set_aside
+        if stood is not None:
+            world.robot_at, world.robot_site = stood
         hand_unknown = hand_unknown and a.action not in ("GRASP", *_SET_DOWN)
         reach_unknown = reach_unknown and a.action != "NAVIGATE_TO"
         if a.action in ("OPEN", "CLOSE", "TOGGLE_ON", "TOGGLE_OFF"):
