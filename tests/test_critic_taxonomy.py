@@ -156,6 +156,8 @@ TASKS = {
     "Put the green apple into the blue bowl.": ["green_apple", "blue_bowl", "red_bowl", "table"],
     "Place the pan next to the heating element of the stove.": ["stove", "pan"],
     "Pick up the ball and drop it.": ["ball"],
+    "Wipe the table with the cloth.": ["cloth", "table", "cup"],
+    "Cut the bread with the knife.": ["knife", "bread", "table"],
 }
 
 
@@ -188,6 +190,22 @@ def test_the_critic_catches_each_injected_error_with_its_label(datasets_dir, dra
             assert reply.verdict == "CONCERNS" and kind in labels, (instruction, kind, labels, reply.critical_issues)
             assert any(i.startswith(f"[{kind}]") for i in reply.critical_issues)
     assert applicable >= 2, f"{kind}: too few trees allow it"
+
+
+def test_tool_use_faults_are_judged_by_the_worlds_wipe_and_cut_rules(datasets_dir, drafts):
+    """WIPE / CUT on what cannot be wiped or cut is an affordance violation; a made-up tool is only a
+    made-up object (what it affords is unknown, so the WIPE it is used for is not blamed too)."""
+    for instruction, action in (("Wipe the table with the cloth.", "WIPE"), ("Cut the bread with the knife.", "CUT")):
+        report, xml = drafts[instruction]
+        faulty = inject_fault(xml, "affordance_violation", scene_objects=report.entities)
+        reply, _ = critique_tree(client(), instruction, report, faulty, 1, 2)
+        assert error_labels(reply.errors) == ["affordance_violation"], reply.critical_issues
+        assert f"({action} " in reply.critical_issues[0] and ("not_wipeable" if action == "WIPE" else "not_cuttable") \
+            in reply.critical_issues[0]
+        tool = next(a.obj for a in read_tree(xml).actions if a.action == "GRASP")
+        made_up = xml.replace(f'obj="{tool}"', 'obj="glass_vase"')
+        reply, _ = critique_tree(client(), instruction, report, made_up, 1, 2)
+        assert error_labels(reply.errors) == ["hallucinated_object"], reply.critical_issues
 
 
 def test_single_label_for_the_basic_kinds(datasets_dir, drafts):

@@ -31,6 +31,7 @@ from typing import Callable, Optional, Sequence
 from lxml import etree
 
 from teacher_assets.bt.pal import PAL_V1, infer_affordances
+from teacher_assets.bt.world import TOOL_USES
 
 from .tree_reading import guard_leaf
 
@@ -43,10 +44,10 @@ _MADE_UP = ("glass_vase", "blue_mug", "toy_robot", "wooden_spoon")
 _NON_PAL = {"GRASP": "PickUp", "NAVIGATE_TO": "MoveTo", "PLACE_ON_TOP": "PutOn", "PLACE_INSIDE": "PutIn",
             "OPEN": "OpenDoor", "CLOSE": "CloseDoor", "TOGGLE_ON": "SwitchOn", "TOGGLE_OFF": "SwitchOff",
             "RELEASE": "LetGo"}
-# Which affordance each primitive needs of its obj (the executor's rules, by name).
+# Which affordance each primitive needs of its obj (the symbolic world's rules, by name).
 _NEEDS = {"GRASP": "graspable", "OPEN": "openable", "CLOSE": "openable", "TOGGLE_ON": "toggleable",
           "TOGGLE_OFF": "toggleable", "PLACE_INSIDE": "container", "SOAK_UNDER": "fluid_source",
-          "PLACE_NEAR_HEATING_ELEMENT": "heat_source"}
+          "PLACE_NEAR_HEATING_ELEMENT": "heat_source", **{action: use.target for action, use in TOOL_USES.items()}}
 
 
 def _affords(name: str, need: str) -> bool:
@@ -200,12 +201,15 @@ def _drop_step(tree: _Tree, objects: list[str], rng: random.Random) -> bool:
 
 def _violate_affordance(tree: _Tree, objects: list[str], rng: random.Random) -> bool:
     units = tree.units()
+    grasped = {a.get("obj") for a in tree.actions if a.get("ID") == "GRASP"}
 
     def substitute(primitive: str) -> bool:
         unit = next((u for u in units if u[-1].get("ID") == primitive), None)
         if unit is None:
             return False
-        wrong = [o for o in objects if not _affords(o, _NEEDS[primitive]) and o != unit[-1].get("obj")]
+        # Not the object in hand for a step that acts on something else with it (that is same_object).
+        taken = grasped if PAL_V1[primitive].hand == "holding" else set()
+        wrong = [o for o in objects if not _affords(o, _NEEDS[primitive]) and o != unit[-1].get("obj") and o not in taken]
         if not wrong:
             return False
         obj = rng.choice(wrong)
@@ -221,7 +225,7 @@ def _violate_affordance(tree: _Tree, objects: list[str], rng: random.Random) -> 
     if on_top is not None:  # into something that is no container
         on_top[-1].set("ID", "PLACE_INSIDE")
         return True
-    for primitive in ("GRASP", "PLACE_INSIDE", "CLOSE", "OPEN", "SOAK_UNDER", "PLACE_NEAR_HEATING_ELEMENT"):
+    for primitive in ("WIPE", "CUT", "GRASP", "PLACE_INSIDE", "CLOSE", "OPEN", "SOAK_UNDER", "PLACE_NEAR_HEATING_ELEMENT"):
         if substitute(primitive):
             return True
     rigid = [o for o in objects if not _affords(o, "openable")]

@@ -27,7 +27,7 @@ from pydantic import BaseModel
 
 from teacher_assets.bt.conditions import CONDITIONS
 from teacher_assets.bt.pal import PAL_V1, name_tokens
-from teacher_assets.bt.world import SymbolicWorld, Violation, world_for_objects
+from teacher_assets.bt.world import TOOL_USES, SymbolicWorld, Violation, world_for_objects
 
 from .instruction_parser import ParsedInstruction, parse_instruction
 from .pal_planner import PlanStep, plan_task, steps_of
@@ -170,7 +170,7 @@ def simulate_preconditions(actions: list[ReadAction], *, object_states: Optional
         for _ in range(2):  # a step can fail for its approach and its hand; each is judged once
             if violation is None:
                 break
-            unknowable = silent or i in displaced or (
+            unknowable = silent or i in displaced or world.held in made_up and violation.code in _HELD_CODES or (
                 hand_unknown and violation.code in ("hand_empty", "hand_not_empty")) or (
                 reach_unknown and violation.code == "not_reachable") or (
                 unknown_state and violation.code in ("container_closed", "inside_closed_container", "source_off"))
@@ -205,6 +205,8 @@ def simulate_preconditions(actions: list[ReadAction], *, object_states: Optional
     return run
 
 
+# Failures that judge the held object: unknown when it is made up (what it affords is unknown).
+_HELD_CODES = {use.tool_code for use in TOOL_USES.values()} | {"same_object"}
 # The steps that would have met a failed precondition, had they come first.
 _FIXED_BY = {"hand_not_empty": _SET_DOWN, "hand_empty": ("GRASP",), "container_closed": ("OPEN",),
              "not_reachable": ("NAVIGATE_TO",),
