@@ -3,7 +3,10 @@
 Both classify a tree's problems with the Embodied Agent Interface error taxonomy
 (``schemas.ErrorLabel``), comparing the tree against the plan the offline teacher itself would
 make from the instruction and the scene report, and playing its nominal path in the symbolic
-world of ``bt.executor`` (PAL preconditions and affordances):
+world of ``bt.world`` — the executor's own rules, evaluated once there: PAL preconditions,
+reachability from where NAVIGATE_TO left the robot, affordances (WIPE/CUT included), and the
+guard conditions (``IsHolding``, ``IsOpen``, ``IsReachable``, ``IsToggledOn``) that skip a step
+already done:
 
 * grammar — ``parse_error``, ``hallucinated_action`` (not PAL v1), ``arity_error`` (no ``obj``,
   extra ports), ``hallucinated_object`` (not in the instruction or scene, or a place word such as
