@@ -170,10 +170,10 @@ def simulate_preconditions(actions: list[ReadAction], *, object_states: Optional
         set_aside: Optional[str] = None  # what a step needing an empty hand found in it
         stood: Optional[tuple] = None  # where the robot really is while a step out of reach is judged
         violation = world.apply(a.action, a.obj)
-        for _ in range(2):  # a step can fail for its approach and its hand; each is judged once
+        for _ in range(3):  # a step can fail for its hand, its approach and its object; each is judged once
             if violation is None:
                 break
-            unknowable = silent or i in displaced or world.held in made_up and violation.code in _HELD_CODES or (
+            unknowable = silent or i in displaced or (world.held in made_up and violation.code in _HELD_CODES) or (
                 hand_unknown and violation.code in ("hand_empty", "hand_not_empty")) or (
                 reach_unknown and violation.code == "not_reachable") or (
                 unknown_state and violation.code in ("container_closed", "inside_closed_container", "source_off"))
@@ -212,7 +212,6 @@ def simulate_preconditions(actions: list[ReadAction], *, object_states: Optional
 _HELD_CODES = {use.tool_code for use in TOOL_USES.values()} | {"same_object"}
 # The steps that would have met a failed precondition, had they come first.
 _FIXED_BY = {"hand_not_empty": _SET_DOWN, "hand_empty": ("GRASP",), "container_closed": ("OPEN",),
-             "not_reachable": ("NAVIGATE_TO",),
              "inside_closed_container": ("OPEN",), "source_off": ("TOGGLE_ON",)}
 
 
