@@ -5,6 +5,7 @@ Trees come from the real offline architect through the real LLM client; faults a
 """
 
 import json
+import re
 
 import pytest
 
@@ -84,6 +85,68 @@ def test_a_subtree_port_nothing_sets_is_an_arity_error(datasets_dir):
     assert any("{lamp_name} is a blackboard entry nothing sets" in i for i in reply.critical_issues)
 
 
+# ------------------------------------------------------------- trees played by the world's rules
+def doc(body: str) -> str:
+    return (f'<root BTCPP_format="4" main_tree_to_execute="MainTree"><BehaviorTree ID="MainTree"><Sequence>{body}'
+            "</Sequence></BehaviorTree></root>")
+
+
+def act(action: str, obj: str | None = None) -> str:
+    return f'<Action ID="{action}" obj="{obj}"/>' if obj else f'<Action ID="{action}"/>'
+
+
+def test_the_critic_judges_reach_by_the_worlds_navigation_rule(datasets_dir):
+    """NAVIGATE_TO the drawer brings what lies in it within reach; from the table it is out of reach."""
+    instruction, objects = "Take the red block out of the drawer and put it on the table.", ["drawer", "red_block", "table"]
+    from_the_drawer = tree(("NAVIGATE_TO", "drawer"), ("OPEN", "drawer"), ("GRASP", "red_block"),
+                           ("NAVIGATE_TO", "table"), ("PLACE_ON_TOP", "table"))
+    reply, labels, _ = review(instruction, objects, from_the_drawer)
+    assert reply.verdict == "ACCEPT" and labels == [], reply.critical_issues
+    from_the_table = tree(("NAVIGATE_TO", "drawer"), ("OPEN", "drawer"), ("NAVIGATE_TO", "table"), ("GRASP", "red_block"),
+                          ("PLACE_ON_TOP", "table"))
+    reply, labels, _ = review(instruction, objects, from_the_table)
+    assert labels == ["missing_step"] and len(reply.critical_issues) == 1  # the robot stays at the table for PLACE
+    assert "step 4 (GRASP red_block): no NAVIGATE_TO red_block" in reply.critical_issues[0]
+    assert "the robot is next to table" in reply.critical_issues[0]
+    approach_late = tree(("NAVIGATE_TO", "drawer"), ("OPEN", "drawer"), ("NAVIGATE_TO", "table"), ("GRASP", "red_block"),
+                         ("NAVIGATE_TO", "drawer"), ("NAVIGATE_TO", "table"), ("PLACE_ON_TOP", "table"))
+    reply, labels, _ = review(instruction, objects, approach_late)
+    assert labels == ["wrong_order"] and "(the approach comes later)" in reply.critical_issues[0]
+
+
+def test_guard_conditions_are_asked_of_the_world(datasets_dir):
+    instruction, objects = "Put the red cup in the drawer and close it.", ["red_cup", "drawer"]
+    report = report_for(instruction, objects)
+    opened = report.model_copy(update={"object_states": {"drawer": "open"}})
+    rest = act("NAVIGATE_TO", "red_cup") + act("GRASP", "red_cup") + act("NAVIGATE_TO", "drawer") + \
+        act("PLACE_INSIDE", "drawer") + act("CLOSE", "drawer")
+    guarded_open = doc(act("NAVIGATE_TO", "drawer") + '<Fallback><Condition ID="IsOpen" obj="drawer"/>'
+                       + act("OPEN", "drawer") + "</Fallback>" + rest)
+    # The report says the drawer is open: the guard holds, OPEN is skipped, nothing is extra.
+    reply, _ = critique_tree(client(), instruction, opened, guarded_open, 1, 2)
+    assert reply.verdict == "ACCEPT" and reply.errors == [], reply.questions
+    unguarded = doc(act("NAVIGATE_TO", "drawer") + act("OPEN", "drawer") + rest)
+    reply, _ = critique_tree(client(), instruction, opened, unguarded, 1, 2)
+    assert [(e.label, e.critical) for e in reply.errors] == [("extra_step", False)]
+    # Nothing says the drawer is open (the world's default "closed" is no evidence): OPEN runs.
+    reply, _ = critique_tree(client(), instruction, report, guarded_open, 1, 2)
+    assert reply.verdict == "ACCEPT" and reply.errors == [], reply.questions
+    # A guard that skips the grasp while the hand is empty: the grasp is never done.
+    wrong_guard = doc(act("NAVIGATE_TO", "drawer") + act("OPEN", "drawer") + act("NAVIGATE_TO", "red_cup")
+                      + '<Fallback><Inverter><Condition ID="IsHolding" obj="red_cup"/></Inverter>'
+                      + act("GRASP", "red_cup") + "</Fallback>" + act("NAVIGATE_TO", "drawer")
+                      + act("PLACE_INSIDE", "drawer") + act("CLOSE", "drawer"))
+    reply, _ = critique_tree(client(), instruction, report, wrong_guard, 1, 2)
+    assert error_labels(reply.errors) == ["missing_step"]
+    assert any("task needs GRASP red_cup but the tree never does it" in i for i in reply.critical_issues)
+    # A guard asking about an object the episode lacks is a made-up object as well.
+    made_up_guard = doc(act("NAVIGATE_TO", "drawer") + '<Fallback><IsOpen obj="cabinet"/>' + act("OPEN", "drawer")
+                        + "</Fallback>" + rest)
+    reply, _ = critique_tree(client(), instruction, report, made_up_guard, 1, 2)
+    assert error_labels(reply.errors) == ["hallucinated_object"]
+    assert any("guard IsOpen(cabinet)" in i for i in reply.critical_issues)
+
+
 # --------------------------------------------------------------------------- fault injection
 TASKS = {
     "Pick up the red cup and place it on the tray.": ["red_cup", "tray", "table"],
@@ -93,6 +156,8 @@ TASKS = {
     "Put the green apple into the blue bowl.": ["green_apple", "blue_bowl", "red_bowl", "table"],
     "Place the pan next to the heating element of the stove.": ["stove", "pan"],
     "Pick up the ball and drop it.": ["ball"],
+    "Wipe the table with the cloth.": ["cloth", "table", "cup"],
+    "Cut the bread with the knife.": ["knife", "bread", "table"],
 }
 
 
@@ -127,6 +192,22 @@ def test_the_critic_catches_each_injected_error_with_its_label(datasets_dir, dra
     assert applicable >= 2, f"{kind}: too few trees allow it"
 
 
+def test_tool_use_faults_are_judged_by_the_worlds_wipe_and_cut_rules(datasets_dir, drafts):
+    """WIPE / CUT on what cannot be wiped or cut is an affordance violation; a made-up tool is only a
+    made-up object (what it affords is unknown, so the WIPE it is used for is not blamed too)."""
+    for instruction, action in (("Wipe the table with the cloth.", "WIPE"), ("Cut the bread with the knife.", "CUT")):
+        report, xml = drafts[instruction]
+        faulty = inject_fault(xml, "affordance_violation", scene_objects=report.entities)
+        reply, _ = critique_tree(client(), instruction, report, faulty, 1, 2)
+        assert error_labels(reply.errors) == ["affordance_violation"], reply.critical_issues
+        assert f"({action} " in reply.critical_issues[0] and ("not_wipeable" if action == "WIPE" else "not_cuttable") \
+            in reply.critical_issues[0]
+        tool = next(a.obj for a in read_tree(xml).actions if a.action == "GRASP")
+        made_up = xml.replace(f'obj="{tool}"', 'obj="glass_vase"')
+        reply, _ = critique_tree(client(), instruction, report, made_up, 1, 2)
+        assert error_labels(reply.errors) == ["hallucinated_object"], reply.critical_issues
+
+
 def test_single_label_for_the_basic_kinds(datasets_dir, drafts):
     """On a two-object pick-and-place, each basic fault gets exactly its own label."""
     report, xml = drafts["Pick up the red cup and place it on the tray."]
@@ -154,6 +235,35 @@ def test_what_each_injection_does(drafts):
     with pytest.raises(ValueError, match="not a readable BehaviorTree document"):
         inject_fault("<root><Sequence>", "missing_step")
     assert set(INJECTABLE) <= set(ERROR_LABELS)
+
+
+def test_injection_into_a_hardened_tree_reads_past_guards_and_moves_them_with_the_step(drafts):
+    from lxml import etree
+
+    from teacher_assets.bt.model import parse_bt_xml, to_bt_xml
+    from teacher_assets.bt.transforms import add_robustness
+
+    report, xml = drafts["Open the drawer, put the red block inside, then close the drawer."]
+    hardened = to_bt_xml(add_robustness(parse_bt_xml(xml)))
+    assert '<Condition ID="IsHolding" obj="red_block"/>' in hardened
+
+    def grasps_and_guards(x):
+        root = etree.fromstring(x.encode())
+        return ({a.get("obj") for a in root.iter("Action") if a.get("ID") == "GRASP" and a.get("obj")},
+                {c.get("obj") for c in root.iter("Condition") if c.get("ID") == "IsHolding" and c.get("obj")})
+
+    for seed in range(4):
+        faulty = inject_fault(hardened, "wrong_object", scene_objects=report.entities, seed=seed)
+        grasped, guarded = grasps_and_guards(faulty)
+        if grasped != {"red_block"}:  # the grasp got another object: so did its guard and recovery branch
+            assert guarded == grasped and len(grasped) == 1, faulty
+            break
+    else:
+        pytest.fail("no seed changed the grasped object")
+    # A made-up name replaces the object in actions and guards alike: the old name is gone.
+    names = lambda x: set(re.findall(r'obj="([^"{]+)"', x))  # noqa: E731
+    renamed = inject_fault(hardened, "hallucinated_object", scene_objects=report.entities, seed=1)
+    assert len(names(hardened) - names(renamed)) == 1 and len(names(renamed) - names(hardened)) == 1
 
 
 def test_the_scorer_labels_what_keeps_a_final_tree_from_the_task(datasets_dir, drafts):

@@ -12,6 +12,7 @@ from tests.llm_server import serving
 
 
 class Sum(BaseModel):
+    total: int
     words: list[str]
 
 

@@ -60,6 +60,7 @@ def test_parquet_loads_with_hf_datasets_in_sft_shapes(proposer_run):
         assert all(entity in row["prompt"] for entity in scene["entities"])
         assert [m["role"] for m in row["messages"]] == ["system", "user", "assistant"]
         assert row["messages"][0]["content"] == system_prompt() and "PLACE_NEAR_HEATING_ELEMENT" in system_prompt()
+        assert all(c in system_prompt() for c in ("IsHolding", "IsOpen", "IsReachable", "IsToggledOn"))
         assert row["messages"][1]["content"] == row["prompt"] and row["messages"][2]["content"] == row["bt_xml"]
         assert row["teacher_model"]
     imported = rows["so100_cups_000000"]
@@ -80,6 +81,7 @@ def test_dataset_card_configs_load_and_describe_the_data(proposer_run):
         in front["dataset_info"]["features"]
     body = card.split("---\n", 2)[2]
     assert "| accepted | 2 |" in body and "| skipped | 1 |" in body and "so100_cups" in body
+    assert all(f"`{c}`" in body for c in ("critic_error_labels", "critic_error_labels_fixed", "interpretation_notes"))
 
     # The card's configs are what `datasets` reads from the folder.
     chat = load_dataset(str(proposer), "messages", split="train", cache_dir=str(cache))
@@ -91,7 +93,8 @@ def test_dataset_card_configs_load_and_describe_the_data(proposer_run):
 
 
 def test_extra_per_episode_audit_fields_become_columns(proposer_run):
-    """A field another stage adds to an episode's audit log (e.g. error labels) is carried into the table."""
+    """A field another stage adds to an episode's audit log is carried into the table; a field named
+    like a typed column (the critic's labels, read from ``error_taxonomy``) does not override it."""
     import pandas as pd
 
     from teacher_assets.pipeline import write_proposer_dataset
@@ -99,13 +102,15 @@ def test_extra_per_episode_audit_fields_become_columns(proposer_run):
     proposer, _ = proposer_run
     audit_path = proposer / "block_into_drawer" / "audit_log.json"
     audit = json.loads(audit_path.read_text())
-    audit_path.write_text(json.dumps({**audit, "critic_error_labels": ["missing_step"]}))
+    audit_path.write_text(json.dumps({**audit, "review_note": "grasp looked slippery",
+                                      "critic_error_labels": ["made_up_label"]}))
     try:
         rows, _ = write_proposer_dataset(proposer)
         table = pd.read_parquet(proposer / "proposer_dataset.parquet").set_index("episode_id")
-        assert list(table.loc["block_into_drawer", "critic_error_labels"]) == ["missing_step"]
-        assert table.loc["so100_cups_000000", "critic_error_labels"] is None
-        assert "critic_error_labels" in (proposer / "README.md").read_text()
+        assert table.loc["block_into_drawer", "review_note"] == "grasp looked slippery"
+        assert pd.isna(table.loc["so100_cups_000000", "review_note"])
+        assert list(table.loc["block_into_drawer", "critic_error_labels"]) == audit["error_taxonomy"]["raised"]
+        assert "review_note" in (proposer / "README.md").read_text()
     finally:
         audit_path.write_text(json.dumps(audit))
         write_proposer_dataset(proposer)

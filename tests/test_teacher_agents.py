@@ -97,7 +97,7 @@ def test_plans_cover_all_14_primitives_and_pass_the_critic(datasets_dir):
         design = design_tree(c, instruction, report_for(instruction, objects))
         assert design.accepted and design.final_verdict == "ACCEPT", (instruction, design.reason)
         actions = read_tree(design.bt_xml).actions
-        assert not simulate_preconditions(actions), instruction
+        assert not simulate_preconditions(actions).findings, instruction
         used |= {a.action for a in actions}
     assert used == set(PAL_ACTIONS)
 
@@ -123,7 +123,7 @@ def test_critic_loop_recovers_from_a_faulty_architect(datasets_dir):
         design = design_tree(client(seed=seed, domain=0.5), instruction, report)
         first_review = design.dialogue[1].critique
         if design.accepted:  # whatever the faults, what passes the dialogue is a sound plan
-            assert not simulate_preconditions(read_tree(design.bt_xml).actions)
+            assert not simulate_preconditions(read_tree(design.bt_xml).actions).findings
         else:
             assert design.final_verdict == "REJECT" and "critic REJECT" in design.reason
         if first_review.critical_issues and design.accepted:

@@ -4,7 +4,10 @@
 when the tree offers no place for that kind (no PLACE_* to change the relation of, no second
 object to confuse it with …). It works on trees without SubTree calls — the architect's drafts the
 critic reviews, and hardened trees before subtree extraction — and edits the nominal path (the
-first child of each Fallback), the path the critic and scorer read.
+first child of each Fallback after its guard conditions), the path the critic and scorer read. A
+step moved, dropped or given another object takes its guards and recovery branch along
+(``Fallback(IsHolding(cup), GRASP cup, …)`` becomes ``Fallback(IsHolding(mug), GRASP mug, …)``),
+so the fault is the one intended.
 
 Kinds (``schemas.ErrorLabel``): ``hallucinated_object`` (an object renamed to one the scene lacks,
 e.g. a block placed on "left"), ``wrong_order`` (two adjacent steps swapped, each with its
@@ -28,6 +31,9 @@ from typing import Callable, Optional, Sequence
 from lxml import etree
 
 from teacher_assets.bt.pal import PAL_V1, infer_affordances
+from teacher_assets.bt.world import TOOL_USES
+
+from .tree_reading import guard_leaf
 
 INJECTABLE = ("hallucinated_object", "wrong_order", "missing_step", "affordance_violation", "extra_step",
               "wrong_relation", "wrong_object", "hallucinated_action", "arity_error", "parse_error")
@@ -38,10 +44,10 @@ _MADE_UP = ("glass_vase", "blue_mug", "toy_robot", "wooden_spoon")
 _NON_PAL = {"GRASP": "PickUp", "NAVIGATE_TO": "MoveTo", "PLACE_ON_TOP": "PutOn", "PLACE_INSIDE": "PutIn",
             "OPEN": "OpenDoor", "CLOSE": "CloseDoor", "TOGGLE_ON": "SwitchOn", "TOGGLE_OFF": "SwitchOff",
             "RELEASE": "LetGo"}
-# Which affordance each primitive needs of its obj (the executor's rules, by name).
+# Which affordance each primitive needs of its obj (the symbolic world's rules, by name).
 _NEEDS = {"GRASP": "graspable", "OPEN": "openable", "CLOSE": "openable", "TOGGLE_ON": "toggleable",
           "TOGGLE_OFF": "toggleable", "PLACE_INSIDE": "container", "SOAK_UNDER": "fluid_source",
-          "PLACE_NEAR_HEATING_ELEMENT": "heat_source"}
+          "PLACE_NEAR_HEATING_ELEMENT": "heat_source", **{action: use.target for action, use in TOOL_USES.items()}}
 
 
 def _affords(name: str, need: str) -> bool:
@@ -65,20 +71,28 @@ class _Tree:
             self.actions.append(el)
             return
         if el.tag in ("Fallback", "ReactiveFallback"):
-            children = children[:1]
+            children = [c for c in children if guard_leaf(c) is None][:1]
         for c in children:
             self._walk(c)
 
     @staticmethod
     def unit_element(action):
-        """The outermost wrapper (retry, fallback) that holds only this action on its nominal path."""
+        """The outermost wrapper (guards, retry, fallback) that holds only this action on its nominal path."""
         el = action
         while el.getparent() is not None and el.getparent().tag in _WRAPPERS:
             parent = el.getparent()
-            if parent.tag in ("Fallback", "ReactiveFallback") and parent.index(el) != 0:
+            if parent.tag in ("Fallback", "ReactiveFallback") and \
+                    next(c for c in parent if isinstance(c.tag, str) and guard_leaf(c) is None) is not el:
                 break
             el = parent
         return el
+
+    def retarget(self, action, obj: str) -> None:
+        """Give the action another object, and its unit's guards and recovery branch with it."""
+        old = action.get("obj")
+        for el in self.unit_element(action).iter():
+            if isinstance(el.tag, str) and (el.tag == "Action" or guard_leaf(el) is el) and el.get("obj") == old:
+                el.set("obj", obj)
 
     def units(self) -> list[list]:
         """Key actions with the NAVIGATE_TO right before them (when it approaches the same object)."""
@@ -120,8 +134,8 @@ class _Tree:
         return True
 
     def rename_everywhere(self, old: str, new: str) -> None:
-        for el in self.root.iter("Action"):
-            if el.get("obj") == old:
+        for el in self.root.iter():
+            if isinstance(el.tag, str) and (el.tag == "Action" or guard_leaf(el) is el) and el.get("obj") == old:
                 el.set("obj", new)
 
     def xml(self) -> str:
@@ -187,17 +201,20 @@ def _drop_step(tree: _Tree, objects: list[str], rng: random.Random) -> bool:
 
 def _violate_affordance(tree: _Tree, objects: list[str], rng: random.Random) -> bool:
     units = tree.units()
+    grasped = {a.get("obj") for a in tree.actions if a.get("ID") == "GRASP"}
 
     def substitute(primitive: str) -> bool:
         unit = next((u for u in units if u[-1].get("ID") == primitive), None)
         if unit is None:
             return False
-        wrong = [o for o in objects if not _affords(o, _NEEDS[primitive]) and o != unit[-1].get("obj")]
+        # Not the object in hand for a step that acts on something else with it (that is same_object).
+        taken = grasped if PAL_V1[primitive].hand == "holding" else set()
+        wrong = [o for o in objects if not _affords(o, _NEEDS[primitive]) and o != unit[-1].get("obj") and o not in taken]
         if not wrong:
             return False
         obj = rng.choice(wrong)
         for action in unit:
-            action.set("obj", obj)
+            tree.retarget(action, obj)
         return True
 
     for primitive in ("TOGGLE_ON", "TOGGLE_OFF"):
@@ -208,7 +225,7 @@ def _violate_affordance(tree: _Tree, objects: list[str], rng: random.Random) -> 
     if on_top is not None:  # into something that is no container
         on_top[-1].set("ID", "PLACE_INSIDE")
         return True
-    for primitive in ("GRASP", "PLACE_INSIDE", "CLOSE", "OPEN", "SOAK_UNDER", "PLACE_NEAR_HEATING_ELEMENT"):
+    for primitive in ("WIPE", "CUT", "GRASP", "PLACE_INSIDE", "CLOSE", "OPEN", "SOAK_UNDER", "PLACE_NEAR_HEATING_ELEMENT"):
         if substitute(primitive):
             return True
     rigid = [o for o in objects if not _affords(o, "openable")]
@@ -270,7 +287,7 @@ def _other_object(tree: _Tree, objects: list[str], rng: random.Random) -> bool:
         if others:
             new = rng.choice(others)
             for action in unit:
-                action.set("obj", new)
+                tree.retarget(action, new)
             return True
     return False
 

@@ -3,7 +3,10 @@
 Both classify a tree's problems with the Embodied Agent Interface error taxonomy
 (``schemas.ErrorLabel``), comparing the tree against the plan the offline teacher itself would
 make from the instruction and the scene report, and playing its nominal path in the symbolic
-world of ``bt.executor`` (PAL preconditions and affordances):
+world of ``bt.world`` — the executor's own rules, evaluated once there: PAL preconditions,
+reachability from where NAVIGATE_TO left the robot, affordances (WIPE/CUT included), and the
+guard conditions (``IsHolding``, ``IsOpen``, ``IsReachable``, ``IsToggledOn``) that skip a step
+already done:
 
 * grammar — ``parse_error``, ``hallucinated_action`` (not PAL v1), ``arity_error`` (no ``obj``,
   extra ports), ``hallucinated_object`` (not in the instruction or scene, or a place word such as
@@ -25,12 +28,14 @@ from typing import Optional
 
 from pydantic import BaseModel
 
+from teacher_assets.bt.conditions import CONDITIONS
 from teacher_assets.bt.pal import PAL_V1, name_tokens
+from teacher_assets.bt.world import TOOL_USES, SymbolicWorld, Violation, world_for_objects
 
 from .instruction_parser import ParsedInstruction, parse_instruction
 from .pal_planner import PlanStep, plan_task, steps_of
 from .schemas import CriticReply, ErrorLabel, SceneReport, ScoreReply, TreeError
-from .tree_reading import ReadAction, read_tree
+from .tree_reading import ReadAction, ReadGuard, read_tree
 from .vocabulary import RELATIONS, is_region_word
 
 _PLACES = ("PLACE_ON_TOP", "PLACE_INSIDE", "PLACE_NEAR_HEATING_ELEMENT")
@@ -72,35 +77,76 @@ def _is_place_word(obj: str) -> bool:
     return bool(tokens) and all(is_region_word(t) or t in _RELATION_WORDS for t in tokens)
 
 
+class Playthrough(BaseModel):
+    """What playing a tree's nominal path in the symbolic world found."""
+
+    findings: list[Finding] = []
+    skipped: list[int] = []  # steps (1-based) a guard condition skipped: what they do already holds
+
+
+def _guard_skips(a: ReadAction, world: SymbolicWorld, decided: dict[int, bool], settled: set[str]) -> bool:
+    """Whether a guard of a Fallback around this step holds, asked once when its branch is reached.
+
+    Whether something is open or on is asked only of what the scene report or an earlier step
+    settled: the world's defaults (closed, off) are no evidence, and "close the door" implies it
+    is open, so an unsettled state guard does not hold and the step runs."""
+    def holds(g: ReadGuard) -> bool:
+        if g.condition not in CONDITIONS or (g.condition in ("IsOpen", "IsToggledOn") and g.obj not in settled):
+            return False
+        return world.holds(g.condition, g.obj)[0] != g.negated
+
+    for fallback in dict.fromkeys(g.fallback for g in a.guards):
+        if fallback not in decided:
+            decided[fallback] = any(holds(g) for g in a.guards if g.fallback == fallback)
+        if decided[fallback]:
+            return True
+    return False
+
+
+def _reached_by(world: SymbolicWorld, spot: Optional[str], obj: str) -> bool:
+    """Whether NAVIGATE_TO spot, taken now, would bring obj within reach (the world's reachability rule)."""
+    trial = world.model_copy(deep=True)
+    return bool(spot) and trial.apply("NAVIGATE_TO", spot) is None and trial.reachable(obj)
+
+
 def simulate_preconditions(actions: list[ReadAction], *, object_states: Optional[dict[str, str]] = None,
                            inside: Optional[dict[str, str]] = None, made_up: frozenset[str] = frozenset()
-                           ) -> list[Finding]:
-    """Play the nominal path in the executor's symbolic world; label each failed precondition.
+                           ) -> Playthrough:
+    """Play the nominal path in the symbolic world of ``bt.world``; label each failed precondition.
 
-    A failed step is labelled ``wrong_order`` when a later step of the tree would have met its
-    precondition, else ``missing_step``; its effect on the hand is then assumed, so one mistake
-    is reported once and not again at every later step. Steps on ``made_up`` objects (already
-    labelled ``hallucinated_object``) are played silently: what they did to the world is unknown."""
-    from teacher_assets.bt.world import world_for_objects
-
+    The world judges every step (reachability from where NAVIGATE_TO left the robot, hand, open
+    containers, affordances); guard conditions are asked of it, so a guarded step whose effect
+    already holds is skipped, as BehaviorTree.CPP would. The world holds every object the tree
+    names: whether an object exists is judged before, with tolerance for other spellings
+    (``classify_tree``), and steps on ``made_up`` objects are played silently (what they did to
+    the world is unknown). A failed step is labelled ``wrong_order`` when a later step of the tree
+    would have met its precondition, else ``missing_step``; its effect is then assumed, so one
+    mistake is reported once and not again at every later step."""
     states = object_states or {}
-    names = [a.obj for a in actions if a.obj] + list(states) + list(inside or {})
+    names = [a.obj for a in actions if a.obj] + [g.obj for a in actions for g in a.guards if g.obj]
+    names += list(states) + list(inside or {})
     world = world_for_objects(names, open=[k for k, v in states.items() if v == "open"],
                               on=[k for k, v in states.items() if v == "on"],
                               inside={k: v for k, v in (inside or {}).items() if k in names})
-    findings: list[Finding] = []
-    at: Optional[str] = None
+    run = Playthrough()
+    findings = run.findings
+    decided: dict[int, bool] = {}
+    settled = set(states)  # objects whose open / on state is known
     hand_unknown = False  # after a step we cannot play, what the hand holds is unknown until it is set
+    reach_unknown = False  # … and where the base stands, until the next NAVIGATE_TO
     unknown_state: set = set()  # objects a step we cannot play acted on (open? on?)
     displaced: set[int] = set()  # steps found to come too late (their failures are the same mistake)
     for i, a in enumerate(actions, 1):
+        if _guard_skips(a, world, decided, settled):
+            run.skipped.append(i)
+            continue
         where, later = _where(i, a), actions[i:]
         if not a.is_pal:
             findings.append(Finding(label="hallucinated_action", critical=True, step=i,
                                     issue=f"{where}: {a.action} is not a PAL v1 primitive",
                                     question=f"Which PAL v1 primitive did you mean by {a.action}?"))
             # Whatever it does, its consequences are not reported again downstream.
-            at, hand_unknown = a.obj or at, True
+            hand_unknown = reach_unknown = True
             unknown_state.add(a.obj)
             continue
         spec = PAL_V1[a.action]
@@ -110,6 +156,7 @@ def simulate_preconditions(actions: list[ReadAction], *, object_states: Optional
                                     f"{where}: {a.action} obj {a.obj} is a blackboard entry nothing sets",
                                     question=f"On which object should {a.action} act?"))
             hand_unknown = hand_unknown or spec.hand != "any"
+            reach_unknown = reach_unknown or a.action == "NAVIGATE_TO"
             unknown_state.add(a.action)
             continue
         extra_ports = sorted(k for k in a.attrs if k not in ("ID", "name", *spec.ports))
@@ -117,57 +164,70 @@ def simulate_preconditions(actions: list[ReadAction], *, object_states: Optional
             findings.append(Finding(label="arity_error", critical=True, step=i,
                                     issue=f"{where}: {a.action} has ports PAL v1 does not define: {', '.join(extra_ports)}",
                                     question=f"Why does {a.action} carry {', '.join(extra_ports)}?"))
-        if a.action == "NAVIGATE_TO":
-            at = a.obj
-            world.apply("NAVIGATE_TO", a.obj)
-            continue
         silent = a.obj in made_up
         if silent:
             unknown_state.add(a.obj)
-        if a.action != "RELEASE" and not same_object(at, a.obj) and not silent:
-            approached_later = any(b.action == "NAVIGATE_TO" and same_object(b.obj, a.obj) for b in later)
-            findings.append(Finding(label="wrong_order" if approached_later else "missing_step", critical=True, step=i,
-                                    issue=f"{where}: no NAVIGATE_TO {a.obj} before {a.action}"
-                                          + (" (it comes later)" if approached_later else ""),
-                                    question=f"How does the robot reach {a.obj} for {a.action} without NAVIGATE_TO?"))
-            world.apply("NAVIGATE_TO", a.obj)  # judge the action itself, not the approach again
-            at = a.obj
-        violation, _ = world.apply(a.action, a.obj)
-        if violation is None:
-            hand_unknown = hand_unknown and a.action not in ("GRASP", *_SET_DOWN)
-            continue
-        unknowable = (hand_unknown and violation.code in ("hand_empty", "hand_not_empty")) or (
-            unknown_state and violation.code in ("container_closed", "inside_closed_container", "source_off"))
-        if not (unknowable or silent or i in displaced):
-            finding = _precondition_finding(i, a, violation.code, violation.message, later, world.held)
-            findings.append(finding)
-            if finding.label == "wrong_order":  # the late step's own failure is part of this mistake
-                fix = _FIXED_BY.get(violation.code, ())
-                displaced.add(next((k for k, b in enumerate(later, i + 1) if b.action in fix), 0))
+        set_aside: Optional[str] = None  # what a step needing an empty hand found in it
+        stood: Optional[tuple] = None  # where the robot really is while a step out of reach is judged
+        violation = world.apply(a.action, a.obj)
+        for _ in range(3):  # a step can fail for its hand, its approach and its object; each is judged once
+            if violation is None:
+                break
+            unknowable = silent or i in displaced or (world.held in made_up and violation.code in _HELD_CODES) or (
+                hand_unknown and violation.code in ("hand_empty", "hand_not_empty")) or (
+                reach_unknown and violation.code == "not_reachable") or (
+                unknown_state and violation.code in ("container_closed", "inside_closed_container", "source_off"))
+            if not unknowable:
+                finding = _precondition_finding(i, a, violation, later, world)
+                findings.append(finding)
+                if finding.label == "wrong_order":  # the late step's own failure is part of this mistake
+                    fix = _FIXED_BY.get(violation.code, ())
+                    displaced.add(next((k for k, b in enumerate(later, i + 1) if b.action in fix), 0))
+            if violation.code == "not_reachable":  # judge the action itself, not the approach again
+                if not unknowable:  # the base stays where the tree left it (unknown: the unplayable step moved it)
+                    stood = (world.robot_at, world.robot_site)
+                world.apply("NAVIGATE_TO", a.obj)
+            elif violation.code == "hand_not_empty":
+                set_aside, world.held = world.held, None
+            else:
+                break
+            violation = world.apply(a.action, a.obj)
         # Assume the step took effect, so its consequences are not reported again at later steps.
-        if violation.code == "hand_not_empty":
-            held, world.held = world.held, None
-            world.apply(a.action, a.obj)
-            if a.action != "GRASP":
-                world.held = held
-        elif a.action == "GRASP":
+        if violation is not None and a.action == "GRASP":
             world.held = a.obj
-        elif a.action in _SET_DOWN:
+        elif violation is not None and a.action in _SET_DOWN:
             world.held = None
+        if set_aside and a.action != "GRASP":
+            world.held = set_aside
+        if stood is not None:
+            world.robot_at, world.robot_site = stood
         hand_unknown = hand_unknown and a.action not in ("GRASP", *_SET_DOWN)
-    return findings
+        reach_unknown = reach_unknown and a.action != "NAVIGATE_TO"
+        if a.action in ("OPEN", "CLOSE", "TOGGLE_ON", "TOGGLE_OFF"):
+            settled.add(a.obj)
+    return run
 
 
+# Failures that judge the held object: unknown when it is made up (what it affords is unknown).
+_HELD_CODES = {use.tool_code for use in TOOL_USES.values()} | {"same_object"}
 # The steps that would have met a failed precondition, had they come first.
 _FIXED_BY = {"hand_not_empty": _SET_DOWN, "hand_empty": ("GRASP",), "container_closed": ("OPEN",),
              "inside_closed_container": ("OPEN",), "source_off": ("TOGGLE_ON",)}
 
 
-def _precondition_finding(i: int, a: ReadAction, code: str, message: str, later: list[ReadAction],
-                          held: Optional[str]) -> Finding:
-    where = _where(i, a)
+def _precondition_finding(i: int, a: ReadAction, violation: Violation, later: list[ReadAction],
+                          world: SymbolicWorld) -> Finding:
+    where, code, message, held = _where(i, a), violation.code, violation.message, world.held
     setdowns = sum(b.action in _SET_DOWN for b in later)
     grasps = sum(b.action == "GRASP" for b in later)
+    if code == "not_reachable":
+        # A later NAVIGATE_TO that would bring the object within reach is the approach that belongs here.
+        late = any(b.action == "NAVIGATE_TO" and _reached_by(world, b.obj, a.obj) for b in later)
+        spot = f"next to {world.robot_at}" if world.robot_at else "next to nothing yet"
+        return Finding(label="wrong_order" if late else "missing_step", critical=True, step=i,
+                       issue=f"{where}: no NAVIGATE_TO {a.obj} before {a.action}: out of reach, the robot is {spot}"
+                             + (" (the approach comes later)" if late else ""),
+                       question=f"How does the robot reach {a.obj} for {a.action} without NAVIGATE_TO?")
     if code == "hand_not_empty":
         # A later PLACE/RELEASE that no later GRASP needs is the set-down that belongs here.
         label = "wrong_order" if setdowns > grasps + (a.action == "GRASP") else "missing_step"
@@ -236,20 +296,28 @@ def classify_tree(instruction: str, report: Optional[SceneReport], xml: str) -> 
         if f.step is not None:
             labelled.setdefault(f.step, f)
 
+    def ground(i: int, obj: str, what: str) -> None:
+        if _is_place_word(obj):
+            note(Finding(label="hallucinated_object", critical=True, step=i,
+                         issue=f"{what}: '{obj}' names a place or relation, not an object",
+                         question=f"'{obj}' is not an object: which object did you mean?"))
+        elif not any(same_object(obj, k) for k in expected.known):
+            note(Finding(label="hallucinated_object", critical=True, step=i,
+                         issue=f"{what}: {obj} is neither in the instruction nor in the scene report",
+                         question=f"The scene report does not mention {obj}; where is it?"))
+
+    guards_seen: set[int] = set()
     for i, a in enumerate(actions, 1):
-        if not a.obj or not a.is_pal or _unbound(a.obj):
-            continue
-        if _is_place_word(a.obj):
-            note(Finding(label="hallucinated_object", critical=True, step=i,
-                         issue=f"{_where(i, a)}: '{a.obj}' names a place or relation, not an object",
-                         question=f"'{a.obj}' is not an object: which object did you mean?"))
-        elif not any(same_object(a.obj, k) for k in expected.known):
-            note(Finding(label="hallucinated_object", critical=True, step=i,
-                         issue=f"{_where(i, a)}: {a.obj} is neither in the instruction nor in the scene report",
-                         question=f"The scene report does not mention {a.obj}; where is it?"))
+        if a.obj and a.is_pal and not _unbound(a.obj):
+            ground(i, a.obj, _where(i, a))
+        for g in a.guards:  # a guard asks about an object too
+            if g.fallback not in guards_seen and g.obj and not _unbound(g.obj) and g.obj != a.obj:
+                ground(i, g.obj, f"the guard {g.condition}({g.obj}) of {_where(i, a)}")
+        guards_seen.update(g.fallback for g in a.guards)
     made_up = frozenset(actions[i - 1].obj for i, f in labelled.items() if f.label == "hallucinated_object")
-    for f in simulate_preconditions(actions, object_states=report.object_states if report else {},
-                                    inside=expected.sources, made_up=made_up):
+    run = simulate_preconditions(actions, object_states=report.object_states if report else {},
+                                 inside=expected.sources, made_up=made_up)
+    for f in run.findings:
         note(f)
     if not expected.parsed.feasible:
         for skip in expected.parsed.skips:
@@ -261,14 +329,16 @@ def classify_tree(instruction: str, report: Optional[SceneReport], xml: str) -> 
                                  question=f"Why {a.action} {a.obj} when the instruction says "
                                           f"'{skip.clause}'?"))
         return findings, 0, 0
-    covered = _compare_with_plan(expected, actions, labelled, note, report)
+    covered = _compare_with_plan(expected, actions, labelled, note, report, skipped=set(run.skipped))
     return findings, covered, len(expected.steps)
 
 
 def _compare_with_plan(expected: _Expectation, actions: list[ReadAction], labelled: dict[int, Finding], note,
-                       report: Optional[SceneReport]) -> int:
-    """Missing, substituted, extra and reordered key steps; returns how many expected steps the tree does."""
-    key = [(i, a) for i, a in enumerate(actions, 1) if a.action != "NAVIGATE_TO"]
+                       report: Optional[SceneReport], skipped: set[int]) -> int:
+    """Missing, substituted, extra and reordered key steps; returns how many expected steps the tree does.
+
+    Steps a guard skipped are not done: they neither cover a task step nor count as extra."""
+    key = [(i, a) for i, a in enumerate(actions, 1) if a.action != "NAVIGATE_TO" and i not in skipped]
     unmatched_expected = list(range(len(expected.steps)))
     matched: list[tuple[int, int]] = []  # (tree step, expected index)
     for i, a in key:

@@ -29,7 +29,7 @@ Guard conditions (``conditions.py``) are answered by ``SymbolicWorld.holds``; as
 object the episode lacks is an ``unknown_object`` violation too.
 
 Public API: ``SymbolicWorld``, ``WorldObject``, ``Violation``, ``world_for_objects``,
-``world_for_episode``.
+``world_for_episode``, ``TOOL_USES`` (what WIPE / CUT need of their target and held tool).
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ class _ToolUse(NamedTuple):
     effect: str
 
 
-_TOOL_USES = {
+TOOL_USES = {
     "WIPE": _ToolUse("wipeable", "not_wipeable", "is neither a surface nor a residue that can be wiped",
                      "wiper", "held_not_wiper", "sponge, rag or cloth", "wiped"),
     "CUT": _ToolUse("cuttable", "not_cuttable", "is not food or soft material that can be cut",
@@ -190,8 +190,8 @@ class SymbolicWorld(BaseModel):
             if a.openable and not target.is_open:
                 return fail("container_closed", f"{obj} is closed; OPEN it first")
             held.soaked = True
-        elif action in _TOOL_USES:
-            use = _TOOL_USES[action]
+        elif action in TOOL_USES:
+            use = TOOL_USES[action]
             if not getattr(a, use.target):
                 return fail(use.target_code, f"{obj} {use.target_needs}")
             if not getattr(held.affordances, use.tool):
