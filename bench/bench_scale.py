@@ -108,9 +108,9 @@ def through_dagster(episodes: Path, workers: int) -> dict:
 def _direct_batch(episodes_dir: str, ids: list[str]) -> list[str]:
     """What the episode assets and checks do for these episodes, as plain calls (a spawned worker)."""
     from resources.llm import LLMClient, LLMSettings
+    from resources.paths import datasets_root
     from teacher_assets import pipeline as p
-    from teacher_assets.defs.assets import proposer_dir
-    from teacher_assets.tree_checks import btcpp_load_check, executability_check, pal_check, schema_check
+    from teacher_assets.tree_checks import btcpp_load_check, episode_world, executability_check, pal_check, schema_check
 
     client = LLMClient(LLMSettings())
     statuses = []
@@ -119,19 +119,22 @@ def _direct_batch(episodes_dir: str, ids: list[str]) -> list[str]:
         for stage in (p.feasibility_stage, p.scene_stage, p.design_stage, p.refine_stage, p.conformance_stage):
             state = stage(client, state)
         if state.bt_xml:
+            objects, report = state.metadata.get("objects"), state.scene_report
+            world = episode_world(state.instruction, objects if isinstance(objects, list) else [],
+                                  scene_entities=report.entities, object_states=report.object_states)
             verdicts = [schema_check(state.bt_xml), btcpp_load_check(state.bt_xml), pal_check(state.bt_xml),
-                        executability_check(state.bt_xml, state.scene_report.object_states)]
+                        executability_check(state.bt_xml, world)]
             if not all(v.passed for v in verdicts):
                 statuses.append("failed")
                 continue
         state = p.score_stage(client, state)
-        p.write_outputs(state, proposer_dir())
+        p.write_outputs(state, datasets_root() / "proposer")
         statuses.append(state.status)
     return statuses
 
 
 def direct(episodes: Path, workers: int) -> dict:
-    from teacher_assets.defs.assets import proposer_dir
+    from resources.paths import datasets_root
     from teacher_assets.manager import episode_ids
     from teacher_assets.pipeline import write_proposer_dataset
 
@@ -142,7 +145,7 @@ def direct(episodes: Path, workers: int) -> dict:
         with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
             batches = pool.map(_direct_batch, [str(episodes)] * workers, [ids[i:i + size] for i in range(0, len(ids), size)])
             statuses = [s for batch in batches for s in batch]
-        write_proposer_dataset(proposer_dir())
+        write_proposer_dataset(datasets_root() / "proposer")
         wall, cpu = time.monotonic() - started, cpu_seconds() - cpu
     return {"wall_s": wall, "cpu_s": cpu, "episodes": len(statuses), "accepted": statuses.count("accepted"),
             "failed": statuses.count("failed")}
@@ -216,7 +219,8 @@ def render_hosted(args, result: dict) -> str:
         "",
         f"A local OpenAI-compatible server (`tests/llm_server.py`) answers each call with the offline author's "
         f"reply after {args.latency} s; {args.hosted_episodes} distinct sample episodes, one range run "
-        "(`teacher_assets.manager run --workers 1 --calls-in-flight N`), `llm` pool limit N, no LLM cache, "
+        "(`teacher_assets.manager run --workers 1 --calls-in-flight N`), `llm` pool limit N, a fresh LLM cache "
+        "per row (distinct episodes: no hits), "
         f"RPM cap {args.max_rpm:g}.",
         "",
         "| calls in flight (pool) | episodes | wall | episodes/min | calls | most in flight at the server | requests/min | accepted | failed | load before / after |",
