@@ -2,8 +2,8 @@
 
     .venv/bin/python bench/bench_teacher.py [--episodes datasets/oxe] [--workers 2] [--fault-domain 0.3] [--write]
 
-1. End to end through Dagster (``teacher_assets.manager.run``: one run per episode, ``--workers``
-   processes, then the proposer dataset) on a fresh Dagster home and datasets root, once without
+1. End to end through Dagster (``teacher_assets.manager.run``: one run over a range of episodes in
+   each of ``--workers`` processes, then the proposer dataset) on a fresh Dagster home and datasets root, once without
    faults and once with ``--fault-domain`` (share of wrong answers: exercises critic and repair).
 2. Prompt tokens per accepted tree: the stages run in-process and every prompt the client sends
    (system prompt + reply-format instruction + input block + contact sheet) is counted with
@@ -90,7 +90,7 @@ def render(args, runs: dict[float, dict], tokens: dict) -> str:
         "",
         f"Machine: 2 cores, 24 GiB, no GPU ({platform.python_version()}; other work may share the machine). "
         f"Episodes: `{args.episodes.relative_to(ROOT) if args.episodes.is_relative_to(ROOT) else args.episodes}`, "
-        "offline teacher (`offline/author`), end to end through Dagster (one run per episode, "
+        "offline teacher (`offline/author`), end to end through Dagster (a range run in each of "
         f"{args.workers} worker processes, then `proposer_dataset`; cold caches, litellm import per worker included).",
         "",
         "| faults (domain share) | episodes | wall time | episodes/min | accepted | repaired | rejected | skipped (infeasible) | invalid | failed |",
