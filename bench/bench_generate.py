@@ -36,7 +36,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-RESULTS = ROOT / "bench" / "RESULTS.md"
 SECTION = "## Scenario generator"
 
 
@@ -66,6 +65,7 @@ def _direct_scenario(request_json: str) -> dict:
 
 def run_direct(count: int, variants: int, parallel: int) -> dict:
     """The no-Dagster baseline (run in its own process by ``main``)."""
+    from benchgen_assets import layout
     from benchgen_assets.manager import make_requests, preload_tables, warm_up
     from benchgen_assets.tables import manifest_table, traces_table
 
@@ -77,12 +77,16 @@ def run_direct(count: int, variants: int, parallel: int) -> dict:
         preload_tables()  # as the CLI does: while the workers run
         results = list(mapped)
     manifest_table(), traces_table()
-    stage = defaultdict(float)
+    stage, validation = defaultdict(float), defaultdict(float)
     for r in results:
         for k, s in r["steps"].items():
             stage[k] += s
+    # Where a variant's time goes (its ValidationReport's stage timings), summed over every variant.
+    for report in layout.benchmarks_root().rglob("validation.json"):
+        for k, s in json.loads(report.read_text())["timings_s"].items():
+            validation[k] += s
     return {"wall_s": time.monotonic() - t0, "valid": sum(r["valid"] for r in results),
-            "total": sum(r["total"] for r in results), "stage_s": dict(stage)}
+            "total": sum(r["total"] for r in results), "stage_s": dict(stage), "validation_s": dict(validation)}
 
 
 def _load() -> float:
@@ -129,14 +133,6 @@ def run_direct_process(count: int, variants: int, parallel: int, tmp: Path, env:
 
 def _stage_line(stage_s: dict) -> str:
     return ", ".join(f"{k} {v:.1f}" for k, v in sorted(stage_s.items(), key=lambda kv: -kv[1]))
-
-
-def write_results(text: str) -> None:
-    current = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    block = f"{SECTION}\n\n{text.strip()}\n\n"
-    updated = pattern.sub(lambda _: block, current) if pattern.search(current) else current.rstrip() + "\n\n" + block
-    RESULTS.write_text(updated)
 
 
 def _load_text(runs: list[dict]) -> str:
@@ -219,11 +215,16 @@ its materializations, metadata and check evaluations) plus the manifest/traces r
 record, a step and an input load per stage, and per scenario its event-log writes and the IO manager's pickles.
 
 Per-stage time of the best run, summed over the scenarios (s) — Dagster steps: {_stage_line(dagster['stage_s'])}.
-Direct: {_stage_line(direct['stage_s'])}. LLM tokens (offline author, approximate): {dagster['tokens']}.
+Direct: {_stage_line(direct['stage_s'])}. Inside the variants (direct, their ValidationReports' stage times
+summed; `build` is the sandboxed build123d run in the build server, `solvability` the joint sweep, the start
+checks and the scripted oracle; validation of the probe variant is under scenario_script above):
+{_stage_line(direct['validation_s'])}. LLM tokens (offline author, approximate): {dagster['tokens']}.
 """
     print(text)
     if args.write:
-        write_results(text)
+        from bench.results import write_section
+
+        write_section(SECTION, f"{SECTION}\n\n{text.strip()}\n")
 
 
 if __name__ == "__main__":

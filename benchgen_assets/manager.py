@@ -56,6 +56,34 @@ def _resources(fault_domain: float):
 
 
 _instances: dict = {}  # process id → its DagsterInstance
+SQLITE_SYNC_ENV = "BENCHGEN_SQLITE_SYNC"
+_sqlite_sync = {"mode": "FULL"}
+
+
+def _set_sqlite_synchronous(dbapi_connection, _record) -> None:
+    import sqlite3
+
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        dbapi_connection.execute(f"PRAGMA synchronous={_sqlite_sync['mode']}")
+
+
+def use_sqlite_sync_setting() -> None:
+    """``PRAGMA synchronous`` for this process's SQLite connections (Dagster's run, event-log and index
+    databases), from ``$BENCHGEN_SQLITE_SYNC``: ``off`` (default here), ``normal`` or ``full`` (SQLite's own).
+
+    Dagster opens, commits and closes a connection per event (~230 per 10 scenarios); with fsyncs on,
+    each costs 10-60 ms on this shared disk, more than the event's own work. ``off`` leaves the writes to
+    the OS: a killed process (kill -9) loses nothing, only an OS crash or power cut during a run can
+    damage the SQLite files. A Postgres instance (deploy/README.md) is unaffected."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    mode = os.environ.get(SQLITE_SYNC_ENV, "off").strip().upper()
+    if mode not in ("OFF", "NORMAL", "FULL"):
+        raise SystemExit(f"${SQLITE_SYNC_ENV} must be off, normal or full, not {mode.lower()!r}")
+    _sqlite_sync["mode"] = mode
+    if mode != "FULL" and not event.contains(Engine, "connect", _set_sqlite_synchronous):
+        event.listen(Engine, "connect", _set_sqlite_synchronous)
 
 
 def _process_instance():
@@ -78,20 +106,22 @@ def _not_range_check_notice(record: logging.LogRecord) -> bool:
     return "emitted no result" not in record.getMessage()
 
 
-def _scenario_summary(result, scenario_id: str, seconds: float, range_run: bool) -> dict:
+def scenario_summary(result, scenario_id: str, seconds: float, range_run: bool) -> dict:
     """One scenario's outcome in a run: per-partition metadata and check evaluations, or why it failed."""
-    from benchgen_assets.defs.assets import FAILED_KEY
+    from benchgen_assets.defs.assets import FAILED_KEY, FAILED_STAGE_KEY
 
     partition = scenario_id if range_run else None
     out = {"scenario_id": scenario_id, "success": result.success, "run_id": result.run_id, "seconds": round(seconds, 2),
            "tokens": 0, "cost_usd": 0.0, "checks": {}}
-    stage_error = None
+    stage_error, stopped = None, False
     for node in SCENARIO_STEPS:
         for mat in result.asset_materializations_for_node(node):
             if range_run and mat.partition != scenario_id:
                 continue
             md = {k: v.value for k, v in mat.metadata.items()}
-            stage_error = stage_error or md.get(FAILED_KEY)
+            stopped |= FAILED_KEY in md
+            if md.get(FAILED_STAGE_KEY) == node:  # the stage that raised (later ones say they were not run)
+                stage_error = stage_error or md[FAILED_KEY]
             out["tokens"] += int(md.get("llm_prompt_tokens", 0)) + int(md.get("llm_completion_tokens", 0))
             out["cost_usd"] += float(md.get("llm_cost_usd", 0.0) or 0.0)
             if node == "scenario_plan" and "family" in md:
@@ -107,11 +137,11 @@ def _scenario_summary(result, scenario_id: str, seconds: float, range_run: bool)
                 out.setdefault("check_error", ev.description)
     failed_checks = [k for k, ok in out["checks"].items() if not ok]
     if range_run:
-        out["success"] = result.success and not failed_checks and stage_error is None
+        out["success"] = result.success and not failed_checks and not stopped
     if out["success"]:
         return out
     failures = [e for e in result.all_events if e.is_step_failure and e.step_key and "_check" not in e.step_key]
-    if stage_error and not failed_checks:
+    if stage_error:
         out["error"] = stage_error
     elif failed_checks:
         out["error"] = f"blocking check(s) failed: {', '.join(failed_checks)} — {out.get('check_error')}"
@@ -150,7 +180,7 @@ def materialize_batch(batch: list[str], *, max_attempts: int, fault_domain: floa
     seconds = time.monotonic() - t0
     steps = {stat.step_key: round(stat.end_time - stat.start_time, 3)
              for stat in instance.get_run_step_stats(result.run_id) if stat.start_time and stat.end_time}
-    summaries = [_scenario_summary(result, s, seconds, len(batch) > 1) for s in batch]
+    summaries = [scenario_summary(result, s, seconds, len(batch) > 1) for s in batch]
     summaries[0]["steps"] = steps  # a run's steps are timed once, on its first scenario
     return summaries
 
@@ -222,8 +252,6 @@ def _print_summary(results: list[dict], tables: Optional[dict], wall: float) -> 
 
 
 def generate(args: argparse.Namespace) -> int:
-    from dagster import DagsterInstance
-
     from benchgen_assets.defs.assets import scenarios_per_run
     from benchgen_assets.defs.partitions import SCENARIOS
     from benchgen_assets.pipeline import save_request
@@ -247,7 +275,8 @@ def generate(args: argparse.Namespace) -> int:
         shutil.copyfile(default_dagster_home() / "dagster.yaml", home / "dagster.yaml")
     for r in requests:
         save_request(r)
-    instance = DagsterInstance.get()
+    use_sqlite_sync_setting()  # before any connection; the forked workers inherit it
+    instance = _process_instance()  # opened once here, for the partitions now and the tables at the end
     known = set(instance.get_dynamic_partitions(SCENARIOS))
     instance.add_dynamic_partitions(SCENARIOS, [r.scenario_id for r in requests if r.scenario_id not in known])
     # A few range runs (one per worker, at most $BENCHGEN_SCENARIOS_PER_RUN scenarios each) instead of
@@ -258,7 +287,6 @@ def generate(args: argparse.Namespace) -> int:
     print(f"generating {len(requests)} scenario(s) ({', '.join(r.scenario_id for r in requests[:3])}"
           f"{', …' if len(requests) > 3 else ''}) in DAGSTER_HOME={home}: {len(batches)} run(s), "
           f"{args.parallel} in parallel", flush=True)
-    del instance
     warm_up()
     print(f"warm-up done at {time.monotonic() - t0:.1f} s", flush=True)
 

@@ -49,3 +49,35 @@ def test_generate_two_scenarios_through_dagster(tmp_path, monkeypatch):
     partition_runs = [r for r in runs if r.tags.get("dagster/partition")]
     assert sorted(r.tags["dagster/partition"] for r in partition_runs) == ["t1-s0-000", "t1-s0-001"]
     assert all(r.is_success for r in runs) and len(runs) == 3  # two partitions + the tables
+
+
+@pytest.mark.slow
+def test_generate_runs_one_range_run_per_worker(tmp_path, monkeypatch):
+    """One worker, three scenarios: one Dagster run over the range of their partitions (plus the
+    tables), each scenario still reported, materialized and checked as its own partition."""
+    home, datasets = tmp_path / "dagster_home", tmp_path / "datasets"
+    env = {**os.environ, "DAGSTER_HOME": str(home), "BENCHGEN_DATASETS": str(datasets)}
+    env.pop("BENCHGEN_LLM_MODEL", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchgen_assets.manager", "generate", "--tier", "1", "--count", "3",
+         "--variants", "1", "--parallel", "1"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=540,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert ": 1 run(s), 1 in parallel" in proc.stdout and "[3/3]" in proc.stdout
+    assert "emitted no result" not in proc.stdout + proc.stderr
+
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    instance = DagsterInstance.get()
+    runs = instance.get_runs(RunsFilter(tags={"benchgen/cli": "generate"}))
+    ranged = [r for r in runs if r.tags.get("dagster/asset_partition_range_start")]
+    assert len(runs) == 2 and len(ranged) == 1 and all(r.is_success for r in runs)
+    assert (ranged[0].tags["dagster/asset_partition_range_start"],
+            ranged[0].tags["dagster/asset_partition_range_end"]) == ("t1-s0-000", "t1-s0-002")
+    from dagster import AssetKey
+
+    for key in ("validated_scenario", "scenario_preview"):
+        records = instance.fetch_materializations(AssetKey(key), limit=10).records
+        assert sorted(r.partition_key for r in records) == ["t1-s0-000", "t1-s0-001", "t1-s0-002"]
+    manifest = pd.read_parquet(datasets / "benchmarks" / "manifest.parquet")
+    assert len(manifest) == 3 and manifest["passed"].all()

@@ -183,6 +183,7 @@ def test_range_run_keeps_each_scenario_its_own_partition_and_one_failure_spares_
     metadata and check evaluations; a scenario whose stage raises is recorded as failed there, its
     checks fail and it gets no preview, while its neighbours finish."""
     from benchgen_assets.defs.assets import FAILED_KEY
+    from benchgen_assets.manager import scenario_summary
 
     instance = _instance_with(GenerationRequest(scenario_id="r-a", family="peg_in_hole", seed=1, variants=1),
                               GenerationRequest(scenario_id="r-c", tier=1, seed=4, variants=1))
@@ -211,3 +212,10 @@ def test_range_run_keeps_each_scenario_its_own_partition_and_one_failure_spares_
     preview_md = {m.partition: m.metadata for m in result.asset_materializations_for_node("scenario_preview")}
     assert preview_md["r-b-missing"]["rendered"].value == 0 and preview_md["r-a"]["rendered"].value == 1
     assert not (datasets_dir / "benchmarks" / "r-b-missing").exists()
+    # What the manager CLI reports per scenario of such a run
+    summaries = {key: scenario_summary(result, key, 1.0, range_run=True) for key in keys}
+    assert not summaries["r-b-missing"]["success"]
+    assert "no generation request saved for scenario 'r-b-missing'" in summaries["r-b-missing"]["error"]
+    for key in ("r-a", "r-c", "r-d"):
+        assert summaries[key]["success"] and summaries[key]["valid"] == summaries[key]["total"] == 1, summaries[key]
+        assert set(summaries[key]["checks"]) == CHECKS and summaries[key]["tokens"] > 0
