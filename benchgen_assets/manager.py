@@ -9,6 +9,7 @@ show in the UI), then the manifest and traces tables, and prints progress and a 
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import math
 import multiprocessing
@@ -153,6 +154,25 @@ def scenario_summary(result, scenario_id: str, seconds: float, range_run: bool) 
     return out
 
 
+def balanced_batches(partition_order: list[str], scenario_ids: list[str], workers: int, cap: int) -> list[list[str]]:
+    """Range runs for ``workers``: stretches of neighbouring partitions (``plan_batches``), each cut into
+    near-equal parts of at most ``cap`` and about a worker's share, so that no worker is left with a
+    run much longer than the others' (10 over 3 workers: 4, 3, 3 rather than 4, 4, 2)."""
+    from teacher_assets.manager import plan_batches
+
+    size = max(1, min(cap, math.ceil(len(scenario_ids) / max(1, workers))))
+    batches = []
+    for stretch in plan_batches(partition_order, scenario_ids, len(scenario_ids)):
+        parts = math.ceil(len(stretch) / size)
+        base, extra = divmod(len(stretch), parts)
+        start = 0
+        for i in range(parts):
+            end = start + base + (i < extra)
+            batches.append(stretch[start:end])
+            start = end
+    return batches
+
+
 def materialize_batch(batch: list[str], *, max_attempts: int, fault_domain: float, tag: str) -> list[dict]:
     """One Dagster run over ``batch`` (neighbouring partitions: one, or a range run in which every
     scenario stays its own partition with its lineage, metadata and check results), in this process;
@@ -220,6 +240,9 @@ def warm_up() -> None:
     import benchgen_assets.pipeline  # noqa: F401
     import benchgen_assets.variant_runner  # noqa: F401
     server.join()
+    # What the warm-up loaded stays for the life of the process: keep it out of the collector's
+    # full passes (the workers' big Dagster heap made those slow) and out of copy-on-write faults.
+    gc.freeze()
 
 
 def preload_tables() -> None:
@@ -255,7 +278,6 @@ def generate(args: argparse.Namespace) -> int:
     from benchgen_assets.defs.assets import scenarios_per_run
     from benchgen_assets.defs.partitions import SCENARIOS
     from benchgen_assets.pipeline import save_request
-    from teacher_assets.manager import plan_batches
     from resources.paths import default_dagster_home, ensure_dagster_home
 
     parsed = parse_request_text(args.prompt) if args.prompt else None
@@ -281,8 +303,8 @@ def generate(args: argparse.Namespace) -> int:
     instance.add_dynamic_partitions(SCENARIOS, [r.scenario_id for r in requests if r.scenario_id not in known])
     # A few range runs (one per worker, at most $BENCHGEN_SCENARIOS_PER_RUN scenarios each) instead of
     # a run per scenario: a run's fixed cost (run record, a step and an input load per stage) is shared.
-    batches = plan_batches(instance.get_dynamic_partitions(SCENARIOS), [r.scenario_id for r in requests],
-                           min(scenarios_per_run(), math.ceil(len(requests) / max(1, args.parallel))))
+    batches = balanced_batches(instance.get_dynamic_partitions(SCENARIOS), [r.scenario_id for r in requests],
+                               args.parallel, scenarios_per_run())
     batch = time.strftime("%Y%m%d-%H%M%S")
     print(f"generating {len(requests)} scenario(s) ({', '.join(r.scenario_id for r in requests[:3])}"
           f"{', …' if len(requests) > 3 else ''}) in DAGSTER_HOME={home}: {len(batches)} run(s), "

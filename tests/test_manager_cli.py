@@ -81,3 +81,15 @@ def test_generate_runs_one_range_run_per_worker(tmp_path, monkeypatch):
         assert sorted(r.partition_key for r in records) == ["t1-s0-000", "t1-s0-001", "t1-s0-002"]
     manifest = pd.read_parquet(datasets / "benchmarks" / "manifest.parquet")
     assert len(manifest) == 3 and manifest["passed"].all()
+
+
+def test_range_runs_are_balanced_over_the_workers_and_keep_neighbours_together():
+    from benchgen_assets.manager import balanced_batches
+
+    order = [f"s{i:02d}" for i in range(12)]
+    assert [len(b) for b in balanced_batches(order, order[:10], 3, 50)] == [4, 3, 3]
+    assert balanced_batches(order, order[:10], 3, 2) == [order[i:i + 2] for i in range(0, 10, 2)]
+    # s05 is not asked for: a range run never spans it
+    batches = balanced_batches(order, order[:5] + order[6:9], 2, 50)
+    assert batches == [order[0:3], order[3:5], order[6:9]]
+    assert balanced_batches(order, ["s03"], 3, 50) == [["s03"]]
