@@ -23,16 +23,19 @@ def test_request_ids_are_stable_and_distinct():
     assert levers[0].scenario_id == "t2-10-levers-tier-2-s5-000" and levers[0].prompt == "10 levers, tier 2"
 
 
-@pytest.mark.slow
-def test_generate_two_scenarios_through_dagster(tmp_path, monkeypatch):
+def _generate(tmp_path, *args: str):
+    """The CLI in a subprocess with its own DAGSTER_HOME and datasets root (offline author)."""
     home, datasets = tmp_path / "dagster_home", tmp_path / "datasets"
     env = {**os.environ, "DAGSTER_HOME": str(home), "BENCHGEN_DATASETS": str(datasets)}
     env.pop("BENCHGEN_LLM_MODEL", None)
-    proc = subprocess.run(
-        [sys.executable, "-m", "benchgen_assets.manager", "generate", "--tier", "1", "--count", "2",
-         "--variants", "2", "--parallel", "2"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=540,
-    )
+    proc = subprocess.run([sys.executable, "-m", "benchgen_assets.manager", "generate", "--tier", "1", *args],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=540)
+    return proc, home, datasets
+
+
+@pytest.mark.slow
+def test_generate_two_scenarios_through_dagster(tmp_path, monkeypatch):
+    proc, home, datasets = _generate(tmp_path, "--count", "2", "--variants", "2", "--parallel", "2")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     out = proc.stdout
     assert "[1/2]" in out and "[2/2]" in out and "== summary ==" in out
@@ -55,14 +58,7 @@ def test_generate_two_scenarios_through_dagster(tmp_path, monkeypatch):
 def test_generate_runs_one_range_run_per_worker(tmp_path, monkeypatch):
     """One worker, three scenarios: one Dagster run over the range of their partitions (plus the
     tables), each scenario still reported, materialized and checked as its own partition."""
-    home, datasets = tmp_path / "dagster_home", tmp_path / "datasets"
-    env = {**os.environ, "DAGSTER_HOME": str(home), "BENCHGEN_DATASETS": str(datasets)}
-    env.pop("BENCHGEN_LLM_MODEL", None)
-    proc = subprocess.run(
-        [sys.executable, "-m", "benchgen_assets.manager", "generate", "--tier", "1", "--count", "3",
-         "--variants", "1", "--parallel", "1"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=540,
-    )
+    proc, home, datasets = _generate(tmp_path, "--count", "3", "--variants", "1", "--parallel", "1")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert ": 1 run(s), 1 in parallel" in proc.stdout and "[3/3]" in proc.stdout
     assert "emitted no result" not in proc.stdout + proc.stderr
