@@ -2,13 +2,16 @@
 
 Creates the scenario ids and their request files, adds them as partitions of the project's
 Dagster instance, materializes each partition's asset chain through Dagster (a few worker
-processes in parallel, so runs and lineage show in the UI), then the manifest and traces tables,
-and prints progress and a summary (yield, wall time, per-stage time, tokens, cost).
+processes in parallel, each running one Dagster run over a range of partitions, so runs and lineage
+show in the UI), then the manifest and traces tables, and prints progress and a summary (yield, wall time, per-stage time, tokens, cost).
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
+import logging
+import math
 import multiprocessing
 import os
 import re
@@ -54,6 +57,34 @@ def _resources(fault_domain: float):
 
 
 _instances: dict = {}  # process id → its DagsterInstance
+SQLITE_SYNC_ENV = "BENCHGEN_SQLITE_SYNC"
+_sqlite_sync = {"mode": "FULL"}
+
+
+def _set_sqlite_synchronous(dbapi_connection, _record) -> None:
+    import sqlite3
+
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        dbapi_connection.execute(f"PRAGMA synchronous={_sqlite_sync['mode']}")
+
+
+def use_sqlite_sync_setting() -> None:
+    """``PRAGMA synchronous`` for this process's SQLite connections (Dagster's run, event-log and index
+    databases), from ``$BENCHGEN_SQLITE_SYNC``: ``off`` (default here), ``normal`` or ``full`` (SQLite's own).
+
+    Dagster opens, commits and closes a connection per event (~230 per 10 scenarios); with fsyncs on,
+    each costs 10-60 ms on this shared disk, more than the event's own work. ``off`` leaves the writes to
+    the OS: a killed process (kill -9) loses nothing, only an OS crash or power cut during a run can
+    damage the SQLite files. A Postgres instance (deploy/README.md) is unaffected."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    mode = os.environ.get(SQLITE_SYNC_ENV, "off").strip().upper()
+    if mode not in ("OFF", "NORMAL", "FULL"):
+        raise SystemExit(f"${SQLITE_SYNC_ENV} must be off, normal or full, not {mode.lower()!r}")
+    _sqlite_sync["mode"] = mode
+    if mode != "FULL" and not event.contains(Engine, "connect", _set_sqlite_synchronous):
+        event.listen(Engine, "connect", _set_sqlite_synchronous)
 
 
 def _process_instance():
@@ -70,53 +101,108 @@ def _process_instance():
     return _instances[pid]
 
 
-def materialize_partition(scenario_id: str, *, max_attempts: int, fault_domain: float, batch: str) -> dict:
-    """One partition's chain in one Dagster run (in this process); a summary for the parent."""
+def _not_range_check_notice(record: logging.LogRecord) -> bool:
+    """A range run's checks log one evaluation per scenario instead of returning results
+    (``defs/checks.py``), so Dagster notes that they "emitted no result" in every run: not news here."""
+    return "emitted no result" not in record.getMessage()
+
+
+def scenario_summary(result, scenario_id: str, seconds: float, range_run: bool) -> dict:
+    """One scenario's outcome in a run: per-partition metadata and check evaluations, or why it failed."""
+    from benchgen_assets.defs.assets import FAILED_KEY, FAILED_STAGE_KEY
+
+    partition = scenario_id if range_run else None
+    out = {"scenario_id": scenario_id, "success": result.success, "run_id": result.run_id, "seconds": round(seconds, 2),
+           "tokens": 0, "cost_usd": 0.0, "checks": {}}
+    stage_error, stopped = None, False
+    for node in SCENARIO_STEPS:
+        for mat in result.asset_materializations_for_node(node):
+            if range_run and mat.partition != scenario_id:
+                continue
+            md = {k: v.value for k, v in mat.metadata.items()}
+            stopped |= FAILED_KEY in md
+            if md.get(FAILED_STAGE_KEY) == node:  # the stage that raised (later ones say they were not run)
+                stage_error = stage_error or md[FAILED_KEY]
+            out["tokens"] += int(md.get("llm_prompt_tokens", 0)) + int(md.get("llm_completion_tokens", 0))
+            out["cost_usd"] += float(md.get("llm_cost_usd", 0.0) or 0.0)
+            if node == "scenario_plan" and "family" in md:
+                out["family"] = md["family"]
+            if node == "scenario_script" and "attempts" in md:
+                out["attempts"] = md["attempts"]
+            if node == "validated_scenario" and "valid" in md:
+                out["valid"], out["total"] = md["valid"], md["total"]
+    for ev in result.get_asset_check_evaluations():
+        if ev.partition == partition:
+            out["checks"][ev.check_name] = ev.passed
+            if not ev.passed:
+                out.setdefault("check_error", ev.description)
+    failed_checks = [k for k, ok in out["checks"].items() if not ok]
+    if range_run:
+        out["success"] = result.success and not failed_checks and not stopped
+    if out["success"]:
+        return out
+    failures = [e for e in result.all_events if e.is_step_failure and e.step_key and "_check" not in e.step_key]
+    if stage_error:
+        out["error"] = stage_error
+    elif failed_checks:
+        out["error"] = f"blocking check(s) failed: {', '.join(failed_checks)} — {out.get('check_error')}"
+    elif failures:  # the user code's exception, not Dagster's wrapper around it
+        error = failures[0].event_specific_data.error
+        out["error"] = f"{failures[0].step_key}: " + (error.cause or error).message.strip().splitlines()[-1]
+    else:
+        out["error"] = "the run failed (see its log in the UI)"
+    return out
+
+
+def balanced_batches(partition_order: list[str], scenario_ids: list[str], workers: int, cap: int) -> list[list[str]]:
+    """Range runs for ``workers``: stretches of neighbouring partitions (``plan_batches``), each cut into
+    near-equal parts of at most ``cap`` and about a worker's share, so that no worker is left with a
+    run much longer than the others' (10 over 3 workers: 4, 3, 3 rather than 4, 4, 2)."""
+    from teacher_assets.manager import plan_batches
+
+    size = max(1, min(cap, math.ceil(len(scenario_ids) / max(1, workers))))
+    batches = []
+    for stretch in plan_batches(partition_order, scenario_ids, len(scenario_ids)):
+        parts = math.ceil(len(stretch) / size)
+        base, extra = divmod(len(stretch), parts)
+        start = 0
+        for i in range(parts):
+            end = start + base + (i < extra)
+            batches.append(stretch[start:end])
+            start = end
+    return batches
+
+
+def materialize_batch(batch: list[str], *, max_attempts: int, fault_domain: float, tag: str) -> list[dict]:
+    """One Dagster run over ``batch`` (neighbouring partitions: one, or a range run in which every
+    scenario stays its own partition with its lineage, metadata and check results), in this process;
+    a summary per scenario for the parent."""
     from dagster import materialize
 
     from benchgen_assets.definitions import materializable
+    from teacher_assets.manager import RANGE_END_TAG, RANGE_START_TAG
 
     t0 = time.monotonic()
     instance = _process_instance()
+    logging.getLogger("dagster._core.execution.plan.active").addFilter(_not_range_check_notice)  # once per process
+    tags = {"benchgen/cli": "generate", "benchgen/batch": tag}
+    if len(batch) > 1:
+        tags.update({RANGE_START_TAG: batch[0], RANGE_END_TAG: batch[-1]})
     try:
         result = materialize(
-            materializable, instance=instance, partition_key=scenario_id, resources=_resources(fault_domain),
-            selection=SCENARIO_STEPS, raise_on_error=False,
-            run_config={"ops": {"scenario_script": {"config": {"max_attempts": max_attempts}}}, **QUIET},
-            tags={"benchgen/cli": "generate", "benchgen/batch": batch},
+            materializable, instance=instance, partition_key=batch[0] if len(batch) == 1 else None,
+            resources=_resources(fault_domain), selection=SCENARIO_STEPS, raise_on_error=False,
+            run_config={"ops": {"scenario_script": {"config": {"max_attempts": max_attempts}}}, **QUIET}, tags=tags,
         )
-    except Exception as exc:  # noqa: BLE001 — one broken partition must not stop the batch
-        return {"scenario_id": scenario_id, "success": False, "error": f"{type(exc).__name__}: {exc}",
-                "seconds": round(time.monotonic() - t0, 2)}
-    out = {"scenario_id": scenario_id, "success": result.success, "run_id": result.run_id,
-           "seconds": round(time.monotonic() - t0, 2), "steps": {}, "checks": {}, "tokens": 0, "cost_usd": 0.0}
-    for stat in instance.get_run_step_stats(result.run_id):
-        if stat.start_time and stat.end_time:
-            out["steps"][stat.step_key] = round(stat.end_time - stat.start_time, 3)
-    for ev in result.get_asset_check_evaluations():
-        out["checks"][ev.check_name] = ev.passed
-        if not ev.passed:
-            out.setdefault("check_error", ev.description)
-    for node in ("scenario_plan", "scenario_script", "validated_scenario"):
-        for mat in result.asset_materializations_for_node(node):
-            md = {k: v.value for k, v in mat.metadata.items()}
-            out["tokens"] += int(md.get("llm_prompt_tokens", 0)) + int(md.get("llm_completion_tokens", 0))
-            out["cost_usd"] += float(md.get("llm_cost_usd", 0.0) or 0.0)
-            if node == "scenario_plan":
-                out["family"] = md.get("family")
-            if node == "scenario_script":
-                out["attempts"] = md.get("attempts")
-            if node == "validated_scenario":
-                out["valid"], out["total"] = md.get("valid", 0), md.get("total", 0)
-    if not result.success:
-        failed_checks = [k for k, ok in out["checks"].items() if not ok]
-        failures = [e for e in result.all_events if e.is_step_failure and e.step_key and "_check" not in e.step_key]
-        if failures:  # the user code's exception, not Dagster's wrapper around it
-            error = failures[0].event_specific_data.error
-            out["error"] = f"{failures[0].step_key}: " + (error.cause or error).message.strip().splitlines()[-1]
-        else:
-            out["error"] = f"blocking check(s) failed: {', '.join(failed_checks)} — {out.get('check_error')}"
-    return out
+    except Exception as exc:  # noqa: BLE001 — one broken run must not stop the batch
+        return [{"scenario_id": s, "success": False, "error": f"{type(exc).__name__}: {exc}",
+                 "seconds": round(time.monotonic() - t0, 2)} for s in batch]
+    seconds = time.monotonic() - t0
+    steps = {stat.step_key: round(stat.end_time - stat.start_time, 3)
+             for stat in instance.get_run_step_stats(result.run_id) if stat.start_time and stat.end_time}
+    summaries = [scenario_summary(result, s, seconds, len(batch) > 1) for s in batch]
+    summaries[0]["steps"] = steps  # a run's steps are timed once, on its first scenario
+    return summaries
 
 
 def materialize_tables(*, batch: str) -> dict:
@@ -154,6 +240,9 @@ def warm_up() -> None:
     import benchgen_assets.pipeline  # noqa: F401
     import benchgen_assets.variant_runner  # noqa: F401
     server.join()
+    # What the warm-up loaded stays for the life of the process: keep it out of the collector's
+    # full passes (the workers' big Dagster heap made those slow) and out of copy-on-write faults.
+    gc.freeze()
 
 
 def preload_tables() -> None:
@@ -186,8 +275,7 @@ def _print_summary(results: list[dict], tables: Optional[dict], wall: float) -> 
 
 
 def generate(args: argparse.Namespace) -> int:
-    from dagster import DagsterInstance
-
+    from benchgen_assets.defs.assets import scenarios_per_run
     from benchgen_assets.defs.partitions import SCENARIOS
     from benchgen_assets.pipeline import save_request
     from resources.paths import default_dagster_home, ensure_dagster_home
@@ -209,17 +297,22 @@ def generate(args: argparse.Namespace) -> int:
         shutil.copyfile(default_dagster_home() / "dagster.yaml", home / "dagster.yaml")
     for r in requests:
         save_request(r)
-    instance = DagsterInstance.get()
+    use_sqlite_sync_setting()  # before any connection; the forked workers inherit it
+    instance = _process_instance()  # opened once here, for the partitions now and the tables at the end
     known = set(instance.get_dynamic_partitions(SCENARIOS))
     instance.add_dynamic_partitions(SCENARIOS, [r.scenario_id for r in requests if r.scenario_id not in known])
+    # A few range runs (one per worker, at most $BENCHGEN_SCENARIOS_PER_RUN scenarios each) instead of
+    # a run per scenario: a run's fixed cost (run record, a step and an input load per stage) is shared.
+    batches = balanced_batches(instance.get_dynamic_partitions(SCENARIOS), [r.scenario_id for r in requests],
+                               args.parallel, scenarios_per_run())
     batch = time.strftime("%Y%m%d-%H%M%S")
     print(f"generating {len(requests)} scenario(s) ({', '.join(r.scenario_id for r in requests[:3])}"
-          f"{', …' if len(requests) > 3 else ''}) in DAGSTER_HOME={home}, {args.parallel} in parallel", flush=True)
-    del instance
+          f"{', …' if len(requests) > 3 else ''}) in DAGSTER_HOME={home}: {len(batches)} run(s), "
+          f"{args.parallel} in parallel", flush=True)
     warm_up()
     print(f"warm-up done at {time.monotonic() - t0:.1f} s", flush=True)
 
-    kwargs = dict(max_attempts=args.max_attempts, fault_domain=args.fault_domain, batch=batch)
+    kwargs = dict(max_attempts=args.max_attempts, fault_domain=args.fault_domain, tag=batch)
     results: list[dict] = []
 
     def report(r: dict) -> None:
@@ -229,15 +322,22 @@ def generate(args: argparse.Namespace) -> int:
               f"attempts={r.get('attempts', '-')} {status} ({r['seconds']:.1f} s)", flush=True)
 
     if args.parallel <= 1:
-        for r in requests:
-            report(materialize_partition(r.scenario_id, **kwargs))
+        for b in batches:
+            for r in materialize_batch(b, **kwargs):
+                report(r)
     else:
         # fork: workers inherit the warmed-up imports instead of paying them again
         with ProcessPoolExecutor(args.parallel, mp_context=multiprocessing.get_context("fork")) as pool:
-            futures = [pool.submit(materialize_partition, r.scenario_id, **kwargs) for r in requests]
+            futures = {pool.submit(materialize_batch, b, **kwargs): b for b in batches}
             preload_tables()  # the fork start method launches every worker on the first submit
             for f in as_completed(futures):
-                report(f.result())
+                try:
+                    done = f.result()
+                except Exception as exc:  # noqa: BLE001 — a crashed worker loses its run, not the others
+                    done = [{"scenario_id": s, "success": False, "error": f"{type(exc).__name__}: {exc}",
+                             "seconds": 0.0} for s in futures[f]]
+                for r in done:
+                    report(r)
     tables = materialize_tables(batch=batch)
     _print_summary(sorted(results, key=lambda r: r["scenario_id"]), tables, time.monotonic() - t0)
     return 0 if all(r["success"] for r in results) else 1
@@ -253,7 +353,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     g.add_argument("--count", type=int, help="scenarios to generate (default: from --prompt, else 1)")
     g.add_argument("--seed", type=int, default=0, help="base seed; scenario i gets seed + i")
     g.add_argument("--variants", type=int, default=3, help="variants (seed × scale vector) per scenario")
-    g.add_argument("--parallel", type=int, default=3, help="partition runs at once")
+    g.add_argument("--parallel", type=int, default=3, help="worker processes, each running Dagster runs over a range of scenarios")
     g.add_argument("--max-attempts", type=int, default=4, help="Coder ⇄ Reviewer ⇄ validator rounds")
     g.add_argument("--fault-domain", type=float, default=0.0,
                    help="offline author only: share of wrong answers (broken scripts) to exercise the repair loop")

@@ -175,3 +175,47 @@ def test_failed_check_names_the_coder_attempt_and_prompts_behind_the_script(data
         assert check.metadata["script_origin"].value == (
             f"coder attempt 1/1 (not accepted on the probe variant), prompts {', '.join(prompts)}")
         assert check.metadata["first_error"].value.startswith("v00: ")
+
+
+@pytest.mark.slow
+def test_range_run_keeps_each_scenario_its_own_partition_and_one_failure_spares_the_others(datasets_dir):
+    """One run over a range (a backfill, the manager CLI): each scenario gets its own materializations,
+    metadata and check evaluations; a scenario whose stage raises is recorded as failed there, its
+    checks fail and it gets no preview, while its neighbours finish."""
+    from benchgen_assets.defs.assets import FAILED_KEY
+    from benchgen_assets.manager import scenario_summary
+
+    instance = _instance_with(GenerationRequest(scenario_id="r-a", family="peg_in_hole", seed=1, variants=1),
+                              GenerationRequest(scenario_id="r-c", tier=1, seed=4, variants=1))
+    instance.add_dynamic_partitions("scenarios", ["r-b-missing"])  # a partition with no saved request
+    instance.add_dynamic_partitions("scenarios", ["r-d"])
+    save_request(GenerationRequest(scenario_id="r-d", family="block_in_bin", seed=2, variants=1))
+    keys = ["r-a", "r-c", "r-b-missing", "r-d"]
+    result = materialize(materializable, instance=instance, resources=shared_resources(), selection=CHAIN,
+                         tags={"dagster/asset_partition_range_start": "r-a",
+                               "dagster/asset_partition_range_end": "r-d"}, raise_on_error=False)
+    assert result.success  # the step-level outcome; each scenario's own is in its metadata and checks
+    for node in CHAIN:
+        by_partition = {m.partition: m for m in result.asset_materializations_for_node(node)}
+        assert sorted(by_partition) == sorted(keys), node
+    request_md = {m.partition: m.metadata for m in result.asset_materializations_for_node("generation_request")}
+    assert "no generation request saved for scenario 'r-b-missing'" in request_md["r-b-missing"][FAILED_KEY].value
+    assert FAILED_KEY not in request_md["r-a"]
+    evaluations: dict[str, dict[str, bool]] = {}
+    for e in result.get_asset_check_evaluations():
+        evaluations.setdefault(e.partition, {})[e.check_name] = e.passed
+    assert set(evaluations) == set(keys) and all(set(v) == CHECKS for v in evaluations.values())
+    assert not any(evaluations["r-b-missing"].values())
+    for key in ("r-a", "r-c", "r-d"):
+        assert all(evaluations[key].values()), key
+        assert (datasets_dir / "benchmarks" / key / "v00" / "preview.png").exists()
+    preview_md = {m.partition: m.metadata for m in result.asset_materializations_for_node("scenario_preview")}
+    assert preview_md["r-b-missing"]["rendered"].value == 0 and preview_md["r-a"]["rendered"].value == 1
+    assert not (datasets_dir / "benchmarks" / "r-b-missing").exists()
+    # What the manager CLI reports per scenario of such a run
+    summaries = {key: scenario_summary(result, key, 1.0, range_run=True) for key in keys}
+    assert not summaries["r-b-missing"]["success"]
+    assert "no generation request saved for scenario 'r-b-missing'" in summaries["r-b-missing"]["error"]
+    for key in ("r-a", "r-c", "r-d"):
+        assert summaries[key]["success"] and summaries[key]["valid"] == summaries[key]["total"] == 1, summaries[key]
+        assert set(summaries[key]["checks"]) == CHECKS and summaries[key]["tokens"] > 0

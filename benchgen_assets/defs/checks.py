@@ -1,9 +1,15 @@
 """The strict validation pipeline as blocking asset checks on ``validated_scenario``: each passes
-only if every variant passed its stage(s); a failure keeps the preview from running."""
+only if every variant passed its stage(s); a failure keeps the preview from running.
+
+In a run over one partition a failed check blocks ``scenario_preview`` the Dagster way (the step is
+skipped). In a run over a range each scenario gets its own evaluation events and a failure must block
+only that scenario: the check step succeeds, and ``scenario_preview`` skips the scenarios whose
+checks failed (``assets.blocking_checks_pass``)."""
 
 import warnings
 
-from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetIn, MetadataValue, multi_asset_check
+from dagster import (AssetCheckEvaluation, AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeverity, AssetCheckSpec,
+                     AssetIn, MetadataValue, multi_asset_check)
 from dagster._utils.warnings import PreviewWarning
 
 from benchgen_assets import layout
@@ -65,6 +71,8 @@ def stage_check(validation: ScenarioValidation, script: ScenarioScript, name: st
     )
 
 
+validated_scenario_key = validated_scenario.key  # the checks' parameter of that name is the asset's value
+
 # (check name, stages it covers, description). One step evaluates all five: each check is still
 # its own blocking asset check in the UI, without paying a Dagster step (and input load) apiece.
 CHECKS = [
@@ -85,10 +93,28 @@ CHECKS = [
                                          partitions_def=scenario_partitions, additional_deps=[scenario_script])
                           for name, _, description in CHECKS],
                    ins={"validated_scenario": AssetIn(validated_scenario.key),
-                        "scenario_script": AssetIn(scenario_script.key)})
-def validation_checks(validated_scenario: ScenarioValidation, scenario_script: ScenarioScript):
-    for name, stages, _ in CHECKS:
-        yield stage_check(validated_scenario, scenario_script, name, stages)
+                        "scenario_script": AssetIn(scenario_script.key)},
+                   # a range run yields no results (it logs one evaluation per scenario), so no output is required
+                   can_subset=True)
+def validation_checks(context: AssetCheckExecutionContext, validated_scenario, scenario_script):
+    selected = {key.name for key in context.selected_asset_check_keys}
+    checks = [(name, stages) for name, stages, _ in CHECKS if name in selected]
+    keys = context.partition_keys if context.has_partition_key_range else []
+    if len(keys) <= 1:
+        for name, stages in checks:
+            yield stage_check(validated_scenario, scenario_script, name, stages)
+        return
+    for key in keys:
+        validation, script = validated_scenario[key], scenario_script[key]
+        for name, stages in checks:
+            result = (stage_check(validation, script, name, stages) if validation is not None else
+                      AssetCheckResult(passed=False, description="not reached: an earlier stage failed for this "
+                                                                 "scenario (see its validated_scenario metadata)"))
+            # Logged, not yielded: a yielded failure would fail the step, i.e. block every scenario of the run.
+            context.op_execution_context.log_event(AssetCheckEvaluation(
+                asset_key=validated_scenario_key, check_name=name, passed=result.passed, partition=key,
+                metadata=result.metadata, description=result.description, blocking=True,
+                severity=AssetCheckSeverity.ERROR))
 
 
 scenario_checks = [validation_checks]

@@ -11,7 +11,6 @@ Plain Python over MuJoCo, no Dagster.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Literal
 
 import mujoco
@@ -51,10 +50,6 @@ class JointSweep(BaseModel):
         return "; ".join(
             f"{b.part} ({b.kind}) runs into {b.geoms[1]} at {_fmt(b.at, b.kind)} on its way to {_fmt(b.limit, b.kind)} "
             f"({b.depth_mm:.1f} mm deep)" for b in self.blocks) or "ok"
-
-
-def sweep_joints_xml(xml_path: Path, *, tolerance_mm: float = 0.2) -> JointSweep:
-    return sweep_joints(mujoco.MjModel.from_xml_path(str(xml_path)), tolerance_mm=tolerance_mm)
 
 
 def sweep_joints(model: mujoco.MjModel, *, tolerance_mm: float = 0.2) -> JointSweep:

@@ -39,8 +39,10 @@ class StabilityResult(BaseModel):
 
 
 def stability_check(xml_path: Path, *, seconds: float = 1.0, max_velocity: float = 0.5, max_peak_velocity: float = 3.0,
-                    max_penetration_m: float = 0.003, settle_s: float = 0.2) -> StabilityResult:
-    model = mujoco.MjModel.from_xml_path(str(xml_path))
+                    max_penetration_m: float = 0.003, settle_s: float = 0.2,
+                    model: Optional[mujoco.MjModel] = None) -> StabilityResult:
+    """``model``: ``xml_path`` already compiled (the validator compiles each scene once); it is not changed."""
+    model = model if model is not None else mujoco.MjModel.from_xml_path(str(xml_path))
     data = mujoco.MjData(model)
     if model.nkey > 0:
         mujoco.mj_resetDataKeyframe(model, data, 0)

@@ -18,7 +18,7 @@ from benchgen_assets.records import BuildOutput, OracleReport, StageResult, Task
 from benchgen_assets.tasks import score_state
 
 from .decompose import DecompositionError
-from .joint_sweep import sweep_joints_xml
+from .joint_sweep import sweep_joints
 from .mjcf import CompositionError, compose_mjcf
 from .oracle import run_oracle
 from .schema import mjcf_schema_errors
@@ -32,6 +32,7 @@ def validate_variant(build: BuildOutput, out_dir: Path, *, scenario_id: str, var
     """Validate ``build``; writes ``out_dir/scene.xml`` and ``out_dir/meshes/`` on the way."""
     report = ValidationReport(scenario_id=scenario_id, variant_id=variant_id, seed=build.seed, scale=build.scale, passed=False)
     xml_path = Path(out_dir) / "scene.xml"
+    compiled: list[mujoco.MjModel] = []  # the scene compiled once, for every simulation stage after compile
 
     def run(name: str, stage: Callable[[], str | None]) -> bool:
         """Run one stage: it returns None when it passes, else the failure message."""
@@ -61,13 +62,13 @@ def validate_variant(build: BuildOutput, out_dir: Path, *, scenario_id: str, var
 
     def compile_model() -> str | None:
         try:
-            mujoco.MjModel.from_xml_path(str(xml_path))
+            compiled.append(mujoco.MjModel.from_xml_path(str(xml_path)))
         except ValueError as exc:  # MuJoCo's compiler errors
             return f"MuJoCo compile error: {exc}"
         return None
 
     def stability() -> str | None:
-        result = stability_check(xml_path)
+        result = stability_check(xml_path, model=compiled[0])
         report.max_velocity = result.max_velocity
         report.max_penetration_m = result.max_penetration_m
         report.warnings = result.warnings
@@ -78,10 +79,10 @@ def validate_variant(build: BuildOutput, out_dir: Path, *, scenario_id: str, var
             return ("build() returned no Scene.task: a benchmark scene needs Task(instruction, goal=[predicates], "
                     "oracle=[steps that solve it], time_limit_s)")
         # (joint sweep) a part that jams on its way through its range is no fair task for a policy either
-        sweep = sweep_joints_xml(xml_path)
+        sweep = sweep_joints(compiled[0])
         if not sweep.passed:
             return f"a hinged or sliding part cannot move through its whole joint range: {sweep.message()}"
-        report.oracle, failure = solvability_check(xml_path, build.task)
+        report.oracle, failure = solvability_check(xml_path, build.task, model=compiled[0])
         return failure
 
     report.passed = (run("geometry", geometry) and run("mjcf_compose", compose) and run("mjcf_schema", schema)
@@ -90,9 +91,11 @@ def validate_variant(build: BuildOutput, out_dir: Path, *, scenario_id: str, var
     return report
 
 
-def solvability_check(xml_path: Path, task: TaskSpec) -> tuple[OracleReport | None, str | None]:
-    """(the oracle's report, None) when the task is sound; else the reason, naming predicates and metrics."""
-    model = mujoco.MjModel.from_xml_path(str(xml_path))
+def solvability_check(xml_path: Path, task: TaskSpec,
+                      model: mujoco.MjModel | None = None) -> tuple[OracleReport | None, str | None]:
+    """(the oracle's report, None) when the task is sound; else the reason, naming predicates and metrics.
+    ``model``: ``xml_path`` already compiled (it is not changed; the oracle compiles its own extended copy)."""
+    model = model if model is not None else mujoco.MjModel.from_xml_path(str(xml_path))
     data = mujoco.MjData(model)
     if model.nkey > 0:
         mujoco.mj_resetDataKeyframe(model, data, 0)
