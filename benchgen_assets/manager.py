@@ -26,6 +26,8 @@ from typing import Optional
 
 from benchgen_assets.authoring.request_text import offline_refusal, parse_request_text
 from benchgen_assets.records import GenerationRequest
+from resources.atomic import DatasetWriteError, require_writable
+from resources.paths import datasets_root
 
 SCENARIO_STEPS = ["generation_request", "scenario_plan", "scenario_script", "validated_scenario", "scenario_preview"]
 TABLE_ASSETS = ["benchmark_manifest", "generation_traces"]
@@ -360,7 +362,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = parser.parse_args(argv)
     if args.count is not None and args.count < 1:
         parser.error("--count must be at least 1")
-    return generate(args)
+    try:
+        require_writable(datasets_root())  # a read-only or full datasets disk: one clear error before any work
+        return generate(args)
+    except DatasetWriteError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

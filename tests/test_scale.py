@@ -268,6 +268,21 @@ def test_teacher_cli_on_a_readonly_or_full_datasets_disk_gives_one_clear_error(t
     assert sorted(p.name for p in datasets.iterdir()) == ([] if disk == "readonly_disk" else ["filler"])
 
 
+@pytest.mark.parametrize("disk", ["readonly_disk", "full"])
+def test_scenario_cli_on_a_readonly_or_full_datasets_disk_gives_one_clear_error(tmp_path, request, disk):
+    if disk == "full":
+        datasets = request.getfixturevalue("small_disk")
+        subprocess.run(["dd", "if=/dev/zero", f"of={datasets / 'filler'}", "bs=4k"], capture_output=True)
+        cause = "no space left on the device (ENOSPC)"
+    else:
+        datasets, cause = request.getfixturevalue("readonly_disk"), "read-only file system (EROFS)"
+    out = _cli(["benchgen_assets.manager", "generate", "--family", "lever"], datasets, tmp_path / "home")
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert out.stderr.strip() == f"error: cannot write {datasets}: {cause}; nothing half-written was left there"
+    assert "Traceback" not in out.stdout + out.stderr
+    assert sorted(p.name for p in datasets.iterdir()) == ([] if disk == "readonly_disk" else ["filler"])
+
+
 def test_teacher_cli_when_the_disk_fills_up_mid_run_says_so_once_and_leaves_nothing_half_written(tmp_path, small_disk):
     episodes = copy_episodes(tmp_path / "episodes", ["pick_cup_place_tray", "lamp_on", "apple_into_bowl", "stove_off"])
     out = _cli(["teacher_assets.manager", "run", "--episodes", str(episodes)], small_disk, tmp_path / "home")
