@@ -291,6 +291,7 @@ def generate(args: argparse.Namespace) -> int:
         return 2
     if not (tier or args.family or args.prompt):
         tier = 1
+    require_writable(datasets_root())  # a read-only or full datasets disk: one clear error before any work
     requests = make_requests(tier=tier, family=args.family, prompt=args.prompt, count=count, seed=args.seed,
                              variants=args.variants)
     t0 = time.monotonic()
@@ -363,7 +364,6 @@ def main(argv: Optional[list[str]] = None) -> int:
     if args.count is not None and args.count < 1:
         parser.error("--count must be at least 1")
     try:
-        require_writable(datasets_root())  # a read-only or full datasets disk: one clear error before any work
         return generate(args)
     except DatasetWriteError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -306,6 +306,7 @@ def test_teacher_and_scenario_assets_name_the_path_and_the_cause_on_a_readonly_d
 
         instance.add_dynamic_partitions(SCENARIOS, ["lever_0"])
         scenario = materialize([generation_request], partition_key="lever_0", instance=instance, raise_on_error=False,
+                               resources=shared_resources(),
                                run_config={"ops": {"generation_request": {"config": {"family": "lever", "tier": 1}}}})
     for result in (teacher, scenario):
         assert not result.success
