@@ -26,7 +26,7 @@ from typing import Optional
 
 from benchgen_assets.authoring.request_text import offline_refusal, parse_request_text
 from benchgen_assets.records import GenerationRequest
-from resources.atomic import DatasetWriteError, require_writable
+from resources.atomic import DatasetWriteError, remove_stale_scratch, require_writable
 from resources.paths import datasets_root
 
 SCENARIO_STEPS = ["generation_request", "scenario_plan", "scenario_script", "validated_scenario", "scenario_preview"]
@@ -292,6 +292,7 @@ def generate(args: argparse.Namespace) -> int:
     if not (tier or args.family or args.prompt):
         tier = 1
     require_writable(datasets_root())  # a read-only or full datasets disk: one clear error before any work
+    remove_stale_scratch(datasets_root())  # half-written files of an earlier run that was killed
     requests = make_requests(tier=tier, family=args.family, prompt=args.prompt, count=count, seed=args.seed,
                              variants=args.variants)
     t0 = time.monotonic()

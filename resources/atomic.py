@@ -9,7 +9,9 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import shutil
+import socket
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +24,48 @@ DISK_CAUSES = {
     errno.EACCES: "permission denied",
     errno.EPERM: "operation not permitted",
 }
+
+
+_HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname()) or "host"
+# ``.<target>.<host>_<pid>.<random or what>.tmp``: a temp sibling of <target> that names its writer.
+_SCRATCH = re.compile(r"^\.(?P<target>.+)\.(?P<host>[A-Za-z0-9-]+)_(?P<pid>\d+)\.(?P<what>[^.]+)\.tmp$")
+
+
+def _scratch_prefix(target: Path) -> str:
+    return f".{target.name}.{_HOST}_{os.getpid()}."
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def remove_stale_scratch(root: str | os.PathLike) -> list[Path]:
+    """Clean up after writers that were killed (kill -9, OOM) under ``root``: their temp files and
+    folders go; a folder a killed ``replace_dir`` had moved aside but not yet replaced goes back in
+    place. Only what a process of this host made that is no longer running (a write in progress,
+    or one on another host sharing the disk, stays). Returns what it removed or restored."""
+    cleaned: list[Path] = []
+    for folder, dirs, files in os.walk(root):
+        for name in [*dirs, *files]:
+            match = _SCRATCH.match(name)
+            if not match or match["host"] != _HOST or _process_alive(int(match["pid"])):
+                continue
+            path, target = Path(folder, name), Path(folder, match["target"])
+            if match["what"] == "old" and not target.exists():
+                os.replace(path, target)  # killed between the two renames of replace_dir: the old copy is all there is
+            elif path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+            cleaned.append(path)
+        dirs[:] = [d for d in dirs if (Path(folder, d)).exists() and not _SCRATCH.match(d)]
+    return cleaned
 
 
 class DatasetWriteError(OSError):
@@ -65,7 +109,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, durable: bool = 
     path = Path(path)
     with disk_errors(path):
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_scratch_prefix(path), suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
@@ -88,6 +132,14 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
     return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
 
 
+def remove_dir(target: str | os.PathLike) -> None:
+    """Remove a folder by moving it aside first, so that no reader (or a kill -9) sees half of it."""
+    target = Path(target)
+    gone = target.with_name(f"{_scratch_prefix(target)}removed.tmp")
+    os.replace(target, gone)
+    shutil.rmtree(gone, ignore_errors=True)
+
+
 def replace_dir(target: str | os.PathLike, build: "callable") -> Path:
     """Build a directory's full contents in a sibling temp dir, then swap it in place.
 
@@ -97,13 +149,13 @@ def replace_dir(target: str | os.PathLike, build: "callable") -> Path:
     target = Path(target)
     with disk_errors(target):
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
+        tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=_scratch_prefix(target), suffix=".tmp"))
         try:
             tmp.chmod(0o755)  # mkdtemp makes 0700
             build(tmp)
             old = None
             if target.exists():
-                old = target.with_name(f".{target.name}.old.{os.getpid()}")
+                old = target.with_name(f"{_scratch_prefix(target)}old.tmp")
                 os.replace(target, old)
             os.replace(tmp, target)
             if old is not None:

@@ -24,7 +24,7 @@ from typing import Optional
 
 from pydantic import BaseModel
 
-from resources.atomic import DatasetWriteError, require_writable
+from resources.atomic import DatasetWriteError, remove_stale_scratch, require_writable
 from resources.paths import datasets_root, ensure_dagster_home
 
 RANGE_START_TAG, RANGE_END_TAG = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
@@ -158,6 +158,7 @@ def run(episodes_dir: Path, *, workers: int = 2, options: Optional[RunOptions] =
 
     ensure_dagster_home()
     require_writable(datasets_root())  # a read-only or full datasets disk: one clear error before any work
+    remove_stale_scratch(datasets_root())  # half-written files of an earlier run that was killed
     episodes_dir = episodes_dir.resolve()
     options = options or RunOptions(episodes_dir=str(episodes_dir))
     ids = episode_ids(episodes_dir, out)

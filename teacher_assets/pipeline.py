@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import shutil
 from pathlib import Path
 from typing import Literal, Optional
 
 from pydantic import BaseModel
 
-from resources.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text, replace_dir
+from resources.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text, remove_dir, replace_dir
 from resources.llm import LLMClient
 
 from .agents.cognition import analyse_scene, assess_feasibility
@@ -214,9 +212,7 @@ def write_outputs(state: EpisodeState, proposer_dir: Path) -> EpisodeOutcome:
 
         replace_dir(target, build)
     elif target.exists():  # moved aside first, so the dataset never sees half a folder
-        gone = target.with_name(f".{target.name}.removed.{os.getpid()}")
-        os.replace(target, gone)
-        shutil.rmtree(gone, ignore_errors=True)
+        remove_dir(target)
     outcome = outcome_of(state)
     atomic_write_json(proposer_dir / OUTCOMES_DIR / f"{state.episode_id}.json", outcome.model_dump(mode="json"))
     return outcome

@@ -1,0 +1,175 @@
+"""kill -9 mid-batch, then the same command again: it finishes from the LLM cache, leaves no partial
+files, and its outputs are those of an uninterrupted run (issue 11, point 4b). Real CLIs in
+subprocesses on temp Dagster homes and datasets roots."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from resources.paths import PROJECT_ROOT
+
+SAMPLES = PROJECT_ROOT / "datasets" / "oxe"
+EPISODES = ["pick_cup_place_tray", "apple_into_bowl", "lamp_on", "open_drawer", "stove_off", "close_cabinet_door"]
+# What depends on when and how a call was answered, not on what was answered: a cache hit spends no
+# tokens and no attempts.
+CALL_ACCOUNTING = {"latency_s", "cache_hit", "prompt_tokens", "completion_tokens", "cost_usd", "attempts"}
+
+
+def _env(datasets: Path, home: Path, sandbox: Path) -> dict:
+    env = {**os.environ, "DAGSTER_HOME": str(home), "BENCHGEN_DATASETS": str(datasets),
+           "BENCHGEN_SANDBOX_DIR": str(sandbox), "PYTHONPATH": str(PROJECT_ROOT)}
+    env.pop("BENCHGEN_LLM_MODEL", None)
+    return env
+
+
+def _run(args, env) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, cwd=PROJECT_ROOT, env=env,
+                          timeout=900)
+
+
+def _kill_when(args, env, ready, what: str, timeout: float = 600) -> None:
+    """Start the CLI in a process group of its own, wait until ``ready()``, then SIGKILL the whole group."""
+    proc = subprocess.Popen([sys.executable, "-m", *args], cwd=PROJECT_ROOT, env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + timeout
+    try:
+        while not ready():
+            if proc.poll() is not None:
+                pytest.fail(f"the CLI finished (rc {proc.returncode}) before {what}: nothing was interrupted")
+            if time.monotonic() > deadline:
+                pytest.fail(f"no {what} within {timeout:.0f} s")
+            time.sleep(0.05)
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()
+
+
+def _temp_files(root: Path) -> list[Path]:
+    """Leftovers of an interrupted atomic write or folder swap (``resources.atomic``, ``write_outputs``)."""
+    return [p for p in root.rglob("*") if p.name.endswith(".tmp") or ".old." in p.name or ".removed." in p.name]
+
+
+def _traces(datasets: Path) -> list[dict]:
+    return [json.loads(line) for path in sorted((datasets / "traces" / "llm").rglob("*.jsonl"))
+            for line in path.read_text().splitlines()]
+
+
+def _audit(path: Path) -> dict:
+    log = json.loads(path.read_text())
+    log["agents"] = [{k: v for k, v in call.items() if k not in CALL_ACCOUNTING} for call in log["agents"]]
+    return log
+
+
+def _proposer_rows(datasets: Path) -> list[dict]:
+    import pyarrow.parquet as pq
+
+    return sorted(pq.read_table(datasets / "proposer" / "proposer_dataset.parquet").to_pylist(),
+                  key=lambda r: r["episode_id"])
+
+
+def test_teacher_cli_killed_mid_batch_resumes_from_the_cache_with_the_outputs_of_an_uninterrupted_run(tmp_path):
+    episodes = tmp_path / "episodes"
+    for name in EPISODES:
+        shutil.copytree(SAMPLES / name, episodes / name)
+    args = ["teacher_assets.manager", "run", "--episodes", str(episodes), "--workers", "2"]
+    reference, resumed = tmp_path / "reference", tmp_path / "resumed"
+
+    whole = _run(args, _env(reference, tmp_path / "home_reference", tmp_path / "sbx"))
+    assert whole.returncode == 0, whole.stdout + whole.stderr
+
+    env = _env(resumed, tmp_path / "home_resumed", tmp_path / "sbx")
+    outcomes = resumed / "proposer" / "_outcomes"
+    _kill_when(args, env, lambda: outcomes.is_dir() and any(outcomes.glob("*.json")), "episode outputs")
+    finished = sorted(p.stem for p in outcomes.glob("*.json"))
+    assert 0 < len(finished) < len(EPISODES), finished  # killed mid-batch
+    before_kill = _traces(resumed)
+    answered = {t["prompt_hash"] for t in before_kill if t["outcome"] == "ok"}
+    assert answered
+
+    again = _run(args, env)
+    assert again.returncode == 0, again.stdout + again.stderr
+    rerun = _new_trace_lines(resumed, before_kill)
+    assert rerun
+    # Every call answered before the kill comes from the cache now: 0 new LLM calls for finished stages.
+    new_calls = [t for t in rerun if t["outcome"] == "ok"]
+    assert not [t for t in new_calls if t["prompt_hash"] in answered]
+    assert {t["prompt_hash"] for t in rerun if t["outcome"] == "cache_hit"} >= answered
+    # ...and the two runs together call the model exactly as often as the uninterrupted run.
+    assert len(answered) + len({t["prompt_hash"] for t in new_calls}) == len(
+        {t["prompt_hash"] for t in _traces(reference) if t["outcome"] == "ok"})
+
+    assert _temp_files(resumed / "proposer") == []
+    assert _temp_files(resumed) == []
+    ref, got = reference / "proposer", resumed / "proposer"
+    accepted = sorted(p.parent.name for p in ref.glob("*/bt.xml"))
+    assert accepted and sorted(p.parent.name for p in got.glob("*/bt.xml")) == accepted
+    for name in accepted:
+        assert (got / name / "bt.xml").read_text() == (ref / name / "bt.xml").read_text(), name
+        assert _audit(got / name / "audit_log.json") == _audit(ref / name / "audit_log.json"), name
+        assert (got / name / "subtree_map.json").read_text() == (ref / name / "subtree_map.json").read_text(), name
+    assert sorted(p.name for p in (got / "_outcomes").iterdir()) == sorted(p.name for p in (ref / "_outcomes").iterdir())
+    assert _proposer_rows(resumed) == _proposer_rows(reference)
+
+
+def _new_trace_lines(datasets: Path, before: list[dict]) -> list[dict]:
+    """Trace lines appended after ``before`` was read (files are append-only, one per asset and episode)."""
+    seen: dict[tuple, int] = {}
+    for t in before:
+        seen[t["asset"], t["partition"]] = seen.get((t["asset"], t["partition"]), 0) + 1
+    new = []
+    for path in sorted((datasets / "traces" / "llm").rglob("*.jsonl")):
+        lines = [json.loads(line) for line in path.read_text().splitlines()]
+        if lines:
+            new += lines[seen.get((lines[0]["asset"], lines[0]["partition"]), 0):]
+    return new
+
+
+_KILLED_MID_SWAP = """
+import sys, time
+from pathlib import Path
+from resources.atomic import replace_dir
+
+def build(tmp):
+    (tmp / "part.txt").write_text("half")
+    Path(sys.argv[2]).touch()  # tells the test the temp folder exists
+    time.sleep(600)
+
+replace_dir(Path(sys.argv[1]), build)
+"""
+
+
+def test_a_rerun_removes_the_temp_folder_of_a_writer_killed_mid_write_and_keeps_a_live_writers(tmp_path):
+    from resources.atomic import remove_stale_scratch, replace_dir
+
+    target, started = tmp_path / "ep", tmp_path / "started"
+    replace_dir(target, lambda tmp: (tmp / "bt.xml").write_text("whole"))
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
+    proc = subprocess.Popen([sys.executable, "-c", _KILLED_MID_SWAP, str(target), str(started)], env=env)
+    deadline = time.monotonic() + 120
+    while not started.exists():
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    leftover = [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    assert len(leftover) == 1 and (leftover[0] / "part.txt").read_text() == "half"
+
+    def build_while_sweeping(tmp):  # this process's own write in progress is not stale
+        (tmp / "bt.xml").write_text("new")
+        assert remove_stale_scratch(tmp_path) == leftover
+
+    replace_dir(target, build_while_sweeping)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ep", "started"]
+    assert (target / "bt.xml").read_text() == "new"
