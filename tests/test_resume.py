@@ -173,3 +173,54 @@ def test_a_rerun_removes_the_temp_folder_of_a_writer_killed_mid_write_and_keeps_
     replace_dir(target, build_while_sweeping)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ep", "started"]
     assert (target / "bt.xml").read_text() == "new"
+
+
+def _scene_files(datasets: Path) -> dict[str, str]:
+    root = datasets / "benchmarks"
+    return {str(p.relative_to(root)): p.read_text() for name in ("scene.xml", "task.json") for p in root.rglob(name)}
+
+
+def test_scenario_cli_whose_build_server_is_killed_mid_batch_reruns_to_the_outputs_of_an_uninterrupted_run(
+        tmp_path, monkeypatch):
+    from benchgen_assets.sandbox import server_status, shutdown_server
+
+    args = ["benchgen_assets.manager", "generate", "--family", "lever", "--count", "2", "--parallel", "2"]
+    reference, resumed = tmp_path / "reference", tmp_path / "resumed"
+    sandboxes = [tmp_path / "sbx_reference", tmp_path / "sbx_resumed"]
+    try:
+        whole = _run(args, _env(reference, tmp_path / "home_reference", sandboxes[0]))
+        assert whole.returncode == 0, whole.stdout + whole.stderr
+        assert len([k for k in _scene_files(reference) if k.endswith("scene.xml")]) >= 2
+
+        env = _env(resumed, tmp_path / "home_resumed", sandboxes[1])
+        monkeypatch.setenv("BENCHGEN_SANDBOX_DIR", str(sandboxes[1]))
+        proc = subprocess.Popen([sys.executable, "-m", *args], cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
+        deadline, killed = time.monotonic() + 600, None
+        while killed is None and proc.poll() is None and time.monotonic() < deadline:
+            status = server_status() if (sandboxes[1] / "server.sock").exists() else None
+            if status and status.get("jobs_started", 0) >= 1:  # a build is under way
+                os.kill(status["pid"], signal.SIGKILL)
+                killed = status["pid"]
+            time.sleep(0.05)
+        first = proc.communicate(timeout=900)[0]
+        assert killed, f"the build server never started a build:\n{first}"
+        # The CLI either restarted the server and finished, or failed its scenarios with a clear error.
+        assert "Traceback" not in first, first
+
+        again = _run(args, env)
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert status_pid_changed(killed)
+        assert _temp_files(resumed / "benchmarks") == []
+        assert _scene_files(resumed) == _scene_files(reference)
+    finally:
+        for sandbox in sandboxes:
+            monkeypatch.setenv("BENCHGEN_SANDBOX_DIR", str(sandbox))
+            shutdown_server()
+
+
+def status_pid_changed(killed: int) -> bool:
+    from benchgen_assets.sandbox import server_status
+
+    status = server_status()
+    return bool(status) and status["pid"] != killed
