@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/bench_scale.py [--copies 6] [--workers 2] [--repeat 2] [--write]
     .venv/bin/python bench/bench_scale.py --hosted [--pools 1,4,16] [--latency 1-3] [--max-rpm 600] [--hosted-episodes 12]
+    .venv/bin/python bench/bench_scale.py --partitions 1000 [--backfill] [--write]
 
 Default: ``--copies`` copies of every shipped sample episode (6 × 14 = 84), each path on a fresh
 Dagster home and datasets root (cold LLM cache; copies of one sample share its cache entries):
@@ -17,8 +18,13 @@ repeat, on wall time and on CPU time (parent + workers: less sensitive to other 
 ``--hosted``: a local OpenAI-compatible server (``tests/llm_server.py``) answers every call with
 the offline author's reply after a random 1–3 s; the teacher (one range run) keeps each ``--pools``
 number of calls in flight (``--calls-in-flight``, and the ``llm`` pool limit set to it) under a
-requests-per-minute cap, on ``--hosted-episodes`` distinct episodes. ``--write`` replaces the
-"Scale" sections of bench/RESULTS.md.
+requests-per-minute cap, on ``--hosted-episodes`` distinct episodes.
+
+``--partitions N``: N episode folders (copies of the samples, each with its instruction reworded, so
+no two share LLM calls) added as dynamic partitions of a fresh SQLite instance; the latency of the
+UI's asset partition status query for ``bt_score`` on a real ``dagster-webserver`` and the
+webserver's memory; with ``--backfill``, all N through ``teacher_assets.manager.run`` (range runs),
+then the query again. ``--write`` replaces the "Scale" sections of bench/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -45,6 +51,7 @@ from bench.results import write_section  # noqa: E402
 os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
 SAMPLES = ROOT / "datasets" / "oxe"
 HEADING, HOSTED_HEADING = "## Scale: teacher through Dagster vs direct", "## Scale: teacher on a hosted model"
+PARTITIONS_HEADING = "## Scale: 1,000 episode partitions"
 
 
 def load() -> str:
@@ -232,6 +239,145 @@ def render_hosted(args, result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+# Endings the offline author's instruction parser reads past (a leading word like "Please" makes it
+# skip the episode as infeasible): every episode still gets its own prompts.
+ADVERBS = ["", " please", " carefully", " now", " slowly", " quickly"]
+STATUS_QUERY = """query PartitionStatus($key: AssetKeyInput!) {
+  assetNodes(assetKeys: [$key]) {
+    partitionKeysByDimension { name partitionKeys }
+    assetPartitionStatuses { ... on DefaultPartitionStatuses {
+      materializedPartitions failedPartitions unmaterializedPartitions materializingPartitions } }
+  }
+}"""
+
+
+def reworded_episodes(dest: Path, count: int) -> Path:
+    """``count`` episode folders: the samples in turn, each with its own wording of the instruction."""
+    samples = sorted(p for p in SAMPLES.iterdir() if p.is_dir())
+    for i in range(count):
+        sample, variant = samples[i % len(samples)], i // len(samples)
+        folder = shutil.copytree(sample, dest / f"{sample.name}_v{i:04d}")
+        text = (folder / "instruction.txt").read_text().strip().rstrip(".") + ADVERBS[variant % len(ADVERBS)]
+        take = variant // len(ADVERBS)
+        (folder / "instruction.txt").write_text(text + (f" (take {take + 1})" if take else "") + ".\n")
+    return dest
+
+
+def serving_tree_mib(port: int) -> float:
+    """Resident memory of the webserver listening on ``port`` and its code servers (its children)."""
+    import psutil
+
+    for proc in psutil.process_iter(["cmdline"]):
+        cmd = proc.info["cmdline"] or []
+        if any(c.endswith("dagster-webserver") for c in cmd[:2]) and str(port) in cmd:
+            tree = [proc, *proc.children(recursive=True)]
+            return sum(p.memory_info().rss for p in tree) / 2**20
+    raise RuntimeError(f"no dagster-webserver on port {port}")
+
+
+def status_query_seconds(url: str, repeat: int = 5) -> tuple[list[float], dict]:
+    from tests.webserver import graphql
+
+    times, data = [], {}
+    for _ in range(repeat):
+        started = time.monotonic()
+        data = graphql(url, STATUS_QUERY, {"key": {"path": ["bt_score"]}})
+        times.append(time.monotonic() - started)
+    statuses = data["assetNodes"][0]["assetPartitionStatuses"]
+    counts = {k: len(v) for k, v in statuses.items()}
+    counts["partitions"] = len(data["assetNodes"][0]["partitionKeysByDimension"][0]["partitionKeys"])
+    return times, counts
+
+
+def many_partitions(args) -> dict:
+    from dagster import DagsterInstance
+
+    from resources.paths import datasets_root
+    from teacher_assets.defs.assets import episodes_partitions
+    from teacher_assets.manager import RunOptions, episode_ids, run
+    from tests.webserver import running_webserver
+
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench-scale-partitions-") as tmp, fresh_instance() as inst:
+        episodes = reworded_episodes(Path(tmp), args.partitions)
+        with DagsterInstance.get() as instance:
+            started = time.monotonic()
+            instance.add_dynamic_partitions(episodes_partitions.name, episode_ids(episodes, io.StringIO()))
+            added_s = time.monotonic() - started
+        env = {"BENCHGEN_EPISODES_DIR": str(episodes)}
+        with running_webserver(inst / "dagster_home", inst / "webserver.log", env) as url:
+            port = int(url.rsplit(":", 1)[1])
+
+            def measure(when: str) -> None:
+                before = load()
+                times, counts = status_query_seconds(url)
+                rows.append({"when": when, "first_s": times[0], "median_s": statistics.median(times[1:]),
+                             "max_s": max(times), "counts": counts, "rss_mib": serving_tree_mib(port),
+                             "load": f"{before} / {load()}"})
+                print(f"{when}: {rows[-1]}", flush=True)
+
+            measure("partitions added, none materialized")
+            backfill = None
+            if args.backfill:
+                before, started = load(), time.monotonic()
+                result = run(episodes, workers=args.workers, out=io.StringIO(),
+                             options=RunOptions(episodes_dir=str(episodes)))
+                wall = time.monotonic() - started
+                children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+                statuses = [r["status"] for r in result["runs"]]
+                backfill = {"wall_s": wall, "episodes": len(statuses), "runs": len({r["run_id"] for r in result["runs"]}),
+                            "by_status": {s: statuses.count(s) for s in sorted(set(statuses))},
+                            "worker_max_rss_mib": children, "load": f"{before} / {load()}",
+                            "datasets_mib": sum(f.stat().st_size for f in datasets_root().rglob("*") if f.is_file()) / 2**20}
+                print(f"backfill: {backfill}", flush=True)
+                measure("after the backfill")
+    return {"rows": rows, "added_s": added_s, "backfill": backfill}
+
+
+PARTITIONS_NOTE = (
+    '"materialized" counts every partition whose `bt_score` materialized, skipped episodes included '
+    "(their status is in the metadata). The backfill is the CLI's range runs, each launched in its worker"
+    ' process (the run queue and the daemon are not involved); a UI/daemon backfill '
+    '(`BackfillPolicy.multi_run`, 50 episodes a run) was not measured. 100,000 episodes were not tried: '
+    'linearly, about 100× this wall time on 2 cores with the offline teacher; the status query returns '
+    'every partition key, so its reply grows with the partition count.')
+
+
+def render_partitions(args, result: dict) -> str:
+    lines = [
+        PARTITIONS_HEADING,
+        "",
+        f"Command: `.venv/bin/python bench/bench_scale.py --partitions {args.partitions}"
+        f"{' --backfill --workers ' + str(args.workers) if args.backfill else ''} --write`",
+        "",
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, 2 cores shared with other sessions. {args.partitions} episode "
+        "folders (the 14 samples in turn, each instruction with its own ending, e.g. \" slowly (take 3)\": no two "
+        "episodes share an LLM call) added as "
+        f"dynamic partitions of a fresh SQLite instance in {result['added_s']:.1f} s. The UI's partition status "
+        "query for `bt_score` (`assetNodes { partitionKeysByDimension assetPartitionStatuses }`) against a real "
+        "`dagster-webserver` (both code locations), 5 times: the first, then the median and the max of all; "
+        "memory: resident set of the webserver and its code servers.",
+        "",
+        "| when | partitions | materialized / failed | first query | median | max | webserver + code servers RSS | load before / after |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in result["rows"]:
+        c = r["counts"]
+        lines.append(f"| {r['when']} | {c['partitions']} | {c['materializedPartitions']} / {c['failedPartitions']} | "
+                     f"{r['first_s']:.2f} s | {r['median_s']:.2f} s | {r['max_s']:.2f} s | {r['rss_mib']:.0f} MiB | {r['load']} |")
+    b = result["backfill"]
+    if b:
+        lines += ["", f"Backfill: all {b['episodes']} episodes through `teacher_assets.manager.run --workers {args.workers}` "
+                  f"({b['runs']} range runs of at most `$BENCHGEN_EPISODES_PER_RUN` episodes, offline teacher, cold cache): "
+                  f"{b['wall_s']:.0f} s wall ({b['episodes'] / b['wall_s'] * 60:.0f} episodes/min), outcomes "
+                  f"{b['by_status']}, largest worker {b['worker_max_rss_mib']:.0f} MiB RSS, datasets {b['datasets_mib']:.0f} MiB, "
+                  f"load {b['load']}."]
+    else:
+        lines += ["", "Backfill not run here (`--backfill`)."]
+    lines += ["", PARTITIONS_NOTE]
+    return "\n".join(lines) + "\n"
+
+
 def render(args, result: dict) -> str:
     rows = result["rows"]
     n = rows[0]["dagster"]["episodes"]
@@ -270,9 +416,17 @@ def main() -> int:
     ap.add_argument("--latency", default="1-3", help="seconds per call, min-max")
     ap.add_argument("--max-rpm", type=float, default=600)
     ap.add_argument("--hosted-episodes", type=int, default=12)
+    ap.add_argument("--partitions", type=int, default=0, help="episode partitions for the partition-status measurement")
+    ap.add_argument("--backfill", action="store_true", help="with --partitions: materialize them all (range runs)")
     args = ap.parse_args()
     # Here, not at import: spawned workers import this module again, and --hosted sets the model for them.
     os.environ.pop("BENCHGEN_LLM_MODEL", None)
+    if args.partitions:
+        text = render_partitions(args, many_partitions(args))
+        print(text)
+        if args.write:
+            write_section(PARTITIONS_HEADING, text)
+        return 0
     if args.hosted:
         text = render_hosted(args, hosted(args))
         print(text)
