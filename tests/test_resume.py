@@ -69,8 +69,8 @@ def _wait_group_gone(pgid: int, timeout: float = 10) -> None:
 
 
 def _temp_files(root: Path) -> list[Path]:
-    """Leftovers of an interrupted atomic write or folder swap (``resources.atomic``, ``write_outputs``)."""
-    return [p for p in root.rglob("*") if p.name.endswith(".tmp") or ".old." in p.name or ".removed." in p.name]
+    """Leftovers of an interrupted atomic write, folder swap or removal (``resources.atomic``: all ``.tmp``)."""
+    return [p for p in root.rglob("*") if p.name.endswith(".tmp")]
 
 
 def _traces(datasets: Path) -> list[dict]:
