@@ -252,31 +252,21 @@ def _assert_nothing_half_written(root):
             json.loads(path.read_text())
 
 
+@pytest.mark.parametrize("cli", ["teacher", "scenarios"])
 @pytest.mark.parametrize("disk", ["readonly_disk", "full"])
-def test_teacher_cli_on_a_readonly_or_full_datasets_disk_gives_one_clear_error(tmp_path, request, disk):
+def test_cli_on_a_readonly_or_full_datasets_disk_gives_one_clear_error(tmp_path, request, disk, cli):
     if disk == "full":
         datasets = request.getfixturevalue("small_disk")
         subprocess.run(["dd", "if=/dev/zero", f"of={datasets / 'filler'}", "bs=4k"], capture_output=True)
         cause = "no space left on the device (ENOSPC)"
     else:
         datasets, cause = request.getfixturevalue("readonly_disk"), "read-only file system (EROFS)"
-    episodes = copy_episodes(tmp_path / "episodes", ["pick_cup_place_tray"])
-    out = _cli(["teacher_assets.manager", "run", "--episodes", str(episodes)], datasets, tmp_path / "home")
-    assert out.returncode == 2, out.stdout + out.stderr
-    assert out.stderr.strip() == f"error: cannot write {datasets}: {cause}; nothing half-written was left there"
-    assert "Traceback" not in out.stdout + out.stderr
-    assert sorted(p.name for p in datasets.iterdir()) == ([] if disk == "readonly_disk" else ["filler"])
-
-
-@pytest.mark.parametrize("disk", ["readonly_disk", "full"])
-def test_scenario_cli_on_a_readonly_or_full_datasets_disk_gives_one_clear_error(tmp_path, request, disk):
-    if disk == "full":
-        datasets = request.getfixturevalue("small_disk")
-        subprocess.run(["dd", "if=/dev/zero", f"of={datasets / 'filler'}", "bs=4k"], capture_output=True)
-        cause = "no space left on the device (ENOSPC)"
+    if cli == "teacher":
+        episodes = copy_episodes(tmp_path / "episodes", ["pick_cup_place_tray"])
+        args = ["teacher_assets.manager", "run", "--episodes", str(episodes)]
     else:
-        datasets, cause = request.getfixturevalue("readonly_disk"), "read-only file system (EROFS)"
-    out = _cli(["benchgen_assets.manager", "generate", "--family", "lever"], datasets, tmp_path / "home")
+        args = ["benchgen_assets.manager", "generate", "--family", "lever"]
+    out = _cli(args, datasets, tmp_path / "home")
     assert out.returncode == 2, out.stdout + out.stderr
     assert out.stderr.strip() == f"error: cannot write {datasets}: {cause}; nothing half-written was left there"
     assert "Traceback" not in out.stdout + out.stderr
