@@ -27,6 +27,7 @@ from typing import Optional
 from benchgen_assets.authoring.request_text import offline_refusal, parse_request_text
 from benchgen_assets.records import GenerationRequest
 from resources.atomic import DatasetWriteError, remove_stale_scratch, require_writable
+from resources.llm_options import LLMOptions, add_llm_arguments, llm_options
 from resources.paths import datasets_root
 
 SCENARIO_STEPS = ["generation_request", "scenario_plan", "scenario_script", "validated_scenario", "scenario_preview"]
@@ -49,13 +50,10 @@ def make_requests(*, tier: Optional[int], family: Optional[str], prompt: Optiona
                               seed=seed + i, variants=variants) for i in range(count)]
 
 
-def _resources(fault_domain: float):
+def _resources(llm: LLMOptions):
     from resources.dagster_resources import LLMResource, shared_resources
 
-    resources = shared_resources()
-    if fault_domain:
-        resources["llm"] = LLMResource(fault_domain=fault_domain)
-    return resources
+    return {**shared_resources(), "llm": LLMResource(**llm.resource_fields())}
 
 
 _instances: dict = {}  # process id → its DagsterInstance
@@ -175,7 +173,7 @@ def balanced_batches(partition_order: list[str], scenario_ids: list[str], worker
     return batches
 
 
-def materialize_batch(batch: list[str], *, max_attempts: int, fault_domain: float, tag: str) -> list[dict]:
+def materialize_batch(batch: list[str], *, max_attempts: int, llm: LLMOptions, tag: str) -> list[dict]:
     """One Dagster run over ``batch`` (neighbouring partitions: one, or a range run in which every
     scenario stays its own partition with its lineage, metadata and check results), in this process;
     a summary per scenario for the parent."""
@@ -193,7 +191,7 @@ def materialize_batch(batch: list[str], *, max_attempts: int, fault_domain: floa
     try:
         result = materialize(
             materializable, instance=instance, partition_key=batch[0] if len(batch) == 1 else None,
-            resources=_resources(fault_domain), selection=SCENARIO_STEPS, raise_on_error=False,
+            resources=_resources(llm), selection=SCENARIO_STEPS, raise_on_error=False,
             run_config={"ops": {"scenario_script": {"config": {"max_attempts": max_attempts}}}, **QUIET}, tags=tags,
         )
     except Exception as exc:  # noqa: BLE001 — one broken run must not stop the batch
@@ -213,7 +211,7 @@ def materialize_tables(*, batch: str) -> dict:
     from benchgen_assets.definitions import materializable
 
     t0 = time.monotonic()
-    result = materialize(materializable, instance=_process_instance(), resources=_resources(0.0), selection=TABLE_ASSETS,
+    result = materialize(materializable, instance=_process_instance(), resources=_resources(LLMOptions()), selection=TABLE_ASSETS,
                          run_config=QUIET, tags={"benchgen/cli": "generate", "benchgen/batch": batch})
     md = {k: v.value for k, v in result.asset_materializations_for_node("benchmark_manifest")[0].metadata.items()}
     return {"seconds": round(time.monotonic() - t0, 2), "run_id": result.run_id, "manifest": md}
@@ -316,7 +314,7 @@ def generate(args: argparse.Namespace) -> int:
     warm_up()
     print(f"warm-up done at {time.monotonic() - t0:.1f} s", flush=True)
 
-    kwargs = dict(max_attempts=args.max_attempts, fault_domain=args.fault_domain, tag=batch)
+    kwargs = dict(max_attempts=args.max_attempts, llm=args.llm, tag=batch)
     results: list[dict] = []
 
     def report(r: dict) -> None:
@@ -359,11 +357,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     g.add_argument("--variants", type=int, default=3, help="variants (seed × scale vector) per scenario")
     g.add_argument("--parallel", type=int, default=3, help="worker processes, each running Dagster runs over a range of scenarios")
     g.add_argument("--max-attempts", type=int, default=4, help="Coder ⇄ Reviewer ⇄ validator rounds")
-    g.add_argument("--fault-domain", type=float, default=0.0,
-                   help="offline author only: share of wrong answers (broken scripts) to exercise the repair loop")
+    add_llm_arguments(g, domain_help="offline author only: share of wrong answers (broken scripts) to exercise the "
+                                     "repair loop")
     args = parser.parse_args(argv)
     if args.count is not None and args.count < 1:
         parser.error("--count must be at least 1")
+    args.llm = llm_options(g, args)
     try:
         return generate(args)
     except DatasetWriteError as exc:

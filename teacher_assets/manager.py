@@ -25,6 +25,7 @@ from typing import Optional
 from pydantic import BaseModel
 
 from resources.atomic import DatasetWriteError, remove_stale_scratch, require_writable
+from resources.llm_options import LLMOptions, add_llm_arguments, llm_options
 from resources.paths import datasets_root, ensure_dagster_home
 
 RANGE_START_TAG, RANGE_END_TAG = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
@@ -46,8 +47,7 @@ class EpisodeRun(BaseModel):
 
 class RunOptions(BaseModel):
     episodes_dir: str
-    fault_domain: float = 0.0
-    fault_seed: int = 0
+    llm: LLMOptions = LLMOptions()  # injected faults, retries
     strict: bool = True
     calls_in_flight: int = 1  # LLMResource.calls_in_flight: for a hosted model
     max_rpm: Optional[float] = None  # LLMResource.max_rpm: the provider's requests-per-minute limit
@@ -131,8 +131,8 @@ def _materialize_batch(batch: list[str], options: RunOptions) -> list[EpisodeRun
             [*EPISODE_ASSETS, *TEACHER_CHECKS], partition_key=batch[0] if len(batch) == 1 else None,
             instance=instance, tags=tags, raise_on_error=False,
             resources={**shared_resources(),
-                       "llm": LLMResource(fault_domain=options.fault_domain, fault_seed=options.fault_seed,
-                                          calls_in_flight=options.calls_in_flight, max_rpm=options.max_rpm)},
+                       "llm": LLMResource(**options.llm.resource_fields(), calls_in_flight=options.calls_in_flight,
+                                          max_rpm=options.max_rpm)},
             run_config={"ops": {"oxe_episode": {"config": {"episodes_dir": options.episodes_dir}},
                                 "bt_draft": {"config": {"strict": options.strict}}},
                         **QUIET},
@@ -250,9 +250,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     p_run.add_argument("--episodes", type=Path, default=None, help="episode folder (default: <datasets>/oxe)")
     p_run.add_argument("--workers", type=int, default=2,
                        help="worker processes, each running a Dagster run over a range of episodes")
-    p_run.add_argument("--fault-domain", type=float, default=0.0,
-                       help="offline teacher only: share of wrong answers (exercises critic and repair loops)")
-    p_run.add_argument("--fault-seed", type=int, default=0)
+    add_llm_arguments(p_run, domain_help="offline teacher only: share of wrong answers (exercises critic and repair loops)")
     p_run.add_argument("--lenient", action="store_true", help="a critic REJECT does not skip the episode")
     p_run.add_argument("--calls-in-flight", type=int, default=1,
                        help="hosted model: episodes each LLM step works on at once per run (calls in flight)")
@@ -273,8 +271,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     if not episodes.is_dir():
         print(f"error: {episodes} is not a folder", file=sys.stderr)
         return 2
-    options = RunOptions(episodes_dir=str(episodes.resolve()), fault_domain=args.fault_domain,
-                         fault_seed=args.fault_seed, strict=not args.lenient,
+    options = RunOptions(episodes_dir=str(episodes.resolve()), llm=llm_options(p_run, args), strict=not args.lenient,
                          calls_in_flight=max(1, args.calls_in_flight), max_rpm=args.max_rpm)
     try:
         result = run(episodes, workers=max(1, args.workers), options=options)

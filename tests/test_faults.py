@@ -1,0 +1,157 @@
+"""A batch with 30 % injected LLM faults (malformed replies, timeouts, 429s) ends with every partition
+accounted for (issue 11, point 4a): accepted, rejected or skipped with a reason, or failed with an error
+that names the agent, the partition and the injected cause; in the CLI's output and in the Dagster
+instance alike; nothing half-written. Real CLIs in subprocesses on a fresh Dagster home and datasets root."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from bench.bench_scale import reworded_episodes
+from tests.test_scale import _assert_nothing_half_written, _cli
+
+# Few retries, so that some partitions do fail within a small batch; no backoff to wait through.
+FAULTS = ["--faults", "0.3", "--llm-backoff-s", "0"]
+# An agent call that failed for good, as the client words it: who, where, and why.
+GAVE_UP = (r"LLMCallError: agent '[\w.]+' \(asset (?P<asset>\w+), partition (?P<partition>\S+)\) "
+           r"(?:failed, gave up after \d+ attempts: (?:Timeout|RateLimitError): .*offline author: injected "
+           r"(?:timeout|rate limit) \([\w.]+\)|gave no valid \w+ after \d+ replies; last parse error: .+)$")
+
+
+def _latest_metadata(home: Path, asset: str) -> dict[str, dict]:
+    """The newest materialization's metadata of ``asset`` per partition, from the instance itself."""
+    from dagster import AssetKey, DagsterInstance
+
+    with pytest.MonkeyPatch.context() as mp:  # the project's dagster.yaml puts the storage in $DAGSTER_HOME
+        mp.setenv("DAGSTER_HOME", str(home))
+        instance = DagsterInstance.get()
+    with instance:
+        records = instance.fetch_materializations(AssetKey(asset), limit=10_000).records
+    latest: dict[str, dict] = {}
+    for record in records:  # newest first
+        mat = record.asset_materialization
+        latest.setdefault(mat.partition, {k: v.value for k, v in mat.metadata.items()})
+    return latest
+
+
+def _injected_faults(datasets: Path) -> Counter:
+    """What the traces recorded: provider errors and unparseable replies the offline author injected."""
+    kinds: Counter = Counter()
+    for path in (datasets / "traces" / "llm").rglob("*.jsonl"):
+        for record in map(json.loads, path.read_text().splitlines()):
+            if record["outcome"] == "provider_error" and "injected timeout" in record["error"]:
+                kinds["timeout"] += 1
+            elif record["outcome"] == "provider_error" and "injected rate limit" in record["error"]:
+                kinds["rate_limit"] += 1
+            elif record["outcome"] == "parse_error" and "injected malformed reply" in record["reply"]:
+                kinds["malformed"] += 1
+    return kinds
+
+
+def test_a_30_percent_fault_teacher_batch_accounts_for_every_episode(tmp_path):
+    episodes = reworded_episodes(tmp_path / "episodes", 24)
+    ids = sorted(p.name for p in episodes.iterdir())
+    datasets, home = tmp_path / "datasets", tmp_path / "home"
+    out = _cli(["teacher_assets.manager", "run", "--episodes", str(episodes), "--workers", "2", *FAULTS,
+                "--llm-retries", "1"], datasets, home)
+    assert "Traceback" not in out.stdout + out.stderr, out.stdout + out.stderr
+
+    # The CLI: one line per episode, its outcome and, unless accepted, why.
+    lines = re.findall(r"^\[\d+/\d+\] (\S+): (\w+)(?: \(repaired\))?(?: — (.+))?$", out.stdout, re.M)
+    printed = {episode: (status, reason) for episode, status, reason in lines}
+    assert len(lines) == len(ids) and sorted(printed) == ids, out.stdout
+    assert {status for status, _ in printed.values()} <= {"accepted", "skipped", "invalid", "rejected", "failed"}
+    failed = sorted(e for e, (status, _) in printed.items() if status == "failed")
+    assert failed and len(failed) < len(ids), out.stdout  # some episodes lost a call for good, not all
+    assert out.returncode == 1  # some failed: the CLI says so in its exit code
+    for episode, (status, reason) in printed.items():
+        if status == "accepted":
+            continue
+        assert reason.strip(), (episode, status)
+        if status == "failed":  # the stage, the agent, this episode and the injected cause
+            match = re.fullmatch(r"(\w+) raised " + GAVE_UP, reason)
+            assert match and match["partition"] == episode and match["asset"] == match[1], reason
+    assert f"failed    {len(failed)}" in out.stdout
+
+    # The instance: every episode's bt_score materialized with the same outcome and reason, and the
+    # stage that failed says it stopped there.
+    score = _latest_metadata(home, "bt_score")
+    assert sorted(score) == ids
+    for episode, (status, reason) in printed.items():
+        assert score[episode]["episode_status"] == status
+        if reason:
+            assert score[episode]["reason"] == reason
+    for episode in failed:
+        stage = printed[episode][1].split(" raised ", 1)[0]
+        assert _latest_metadata(home, stage)[episode]["stage_result"] == "STOPPED HERE (failed)"
+
+    # The faults were real: the traces hold injected timeouts, 429s and malformed replies.
+    kinds = _injected_faults(datasets)
+    assert kinds["timeout"] and kinds["rate_limit"] and kinds["malformed"], kinds
+
+    # Nothing half-written: whole files only; outputs for exactly the accepted episodes.
+    _assert_nothing_half_written(datasets)
+    import pandas as pd
+
+    accepted = sorted(e for e, (status, _) in printed.items() if status == "accepted")
+    proposer = datasets / "proposer"
+    assert sorted(pd.read_parquet(proposer / "proposer_dataset.parquet")["episode_id"]) == accepted
+    for episode in ids:
+        files = sorted(p.name for p in (proposer / episode).iterdir()) if (proposer / episode).exists() else []
+        assert files == (["audit_log.json", "bt.xml", "subtree_map.json"] if episode in accepted else []), episode
+        assert (proposer / "_outcomes" / f"{episode}.json").exists() == (episode not in failed), episode
+
+
+def test_a_30_percent_fault_scenario_batch_accounts_for_every_scenario(tmp_path, private_build_server):
+    datasets, home = tmp_path / "datasets", tmp_path / "home"
+    out = _cli(["benchgen_assets.manager", "generate", "--tier", "1", "--count", "8", "--variants", "1",
+                "--parallel", "2", *FAULTS, "--llm-retries", "0"], datasets, home)
+
+    # The CLI: one line per scenario, valid variants or the error.
+    lines = re.findall(r"^\[\d+/\d+\] (\S+) \w* attempts=\S+ (?:(\d+)/(\d+) valid|FAILED: (.+)) \([\d.]+ s\)$",
+                       out.stdout, re.M)
+    printed = {sid: (int(valid or 0), int(total or 0), error) for sid, valid, total, error in lines}
+    ids = [f"t1-s0-{i:03d}" for i in range(8)]
+    assert sorted(printed) == ids and len(lines) == len(ids), out.stdout
+    failed = sorted(sid for sid, (_, _, error) in printed.items() if error)
+    assert failed and len(failed) < len(ids), out.stdout
+    assert out.returncode == 1
+    gave_up = {sid: re.fullmatch(r"(\w+): " + GAVE_UP, printed[sid][2]) for sid in failed}
+    assert any(gave_up.values()), out.stdout
+    for sid in failed:  # an agent call that failed for good, or (no valid variant) the checks that said no
+        match = gave_up[sid]
+        assert (match and match["partition"] == sid and match["asset"] == match[1]
+                or re.fullmatch(r"blocking check\(s\) failed: \w+.* — .+", printed[sid][2])), printed[sid][2]
+        assert f"FAILED {sid}: {printed[sid][2]}" in out.stdout  # again in the summary
+    for sid in set(ids) - set(failed):
+        assert printed[sid][:2] == (1, 1), (sid, printed[sid])
+
+    # The instance: every scenario's preview step recorded it, rendered or why not; a failed one's
+    # stage carries the very error the CLI printed.
+    preview = _latest_metadata(home, "scenario_preview")
+    assert sorted(preview) == ids
+    for sid in ids:
+        if gave_up.get(sid):
+            stage = gave_up[sid][1]
+            assert _latest_metadata(home, stage)[sid]["scenario_error"] == printed[sid][2]
+            assert _latest_metadata(home, stage)[sid]["failed_stage"] == stage
+        if sid in failed:
+            assert preview[sid]["rendered"] == 0 and preview[sid]["scenario_error"].startswith("not rendered")
+        else:
+            assert preview[sid]["rendered"] == 1 and "scenario_error" not in preview[sid]
+
+    kinds = _injected_faults(datasets)
+    assert kinds["timeout"] + kinds["rate_limit"] and kinds["malformed"], kinds
+
+    _assert_nothing_half_written(datasets)
+    import pandas as pd
+
+    manifest = pd.read_parquet(datasets / "benchmarks" / "manifest.parquet")
+    assert sorted(set(manifest["scenario_id"])) == sorted(sid for sid in ids if not gave_up.get(sid))
+    for sid in set(ids) - set(failed):
+        assert {"scene.xml", "task.json", "validation.json"} <= {p.name for p in (datasets / "benchmarks" / sid / "v00").iterdir()}
