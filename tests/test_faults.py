@@ -5,14 +5,10 @@ instance alike; nothing half-written. Real CLIs in subprocesses on a fresh Dagst
 
 from __future__ import annotations
 
-import json
 import re
-from collections import Counter
-from pathlib import Path
-
-import pytest
 
 from bench.bench_scale import reworded_episodes
+from tests.outcomes import injected_faults, latest_metadata
 from tests.test_scale import _assert_nothing_half_written, _cli
 
 # Few retries, so that some partitions do fail within a small batch; no backoff to wait through.
@@ -21,36 +17,6 @@ FAULTS = ["--faults", "0.3", "--llm-backoff-s", "0"]
 GAVE_UP = (r"LLMCallError: agent '[\w.]+' \(asset (?P<asset>\w+), partition (?P<partition>\S+)\) "
            r"(?:failed, gave up after \d+ attempts: (?:Timeout|RateLimitError): .*offline author: injected "
            r"(?:timeout|rate limit) \([\w.]+\)|gave no valid \w+ after \d+ replies; last parse error: .+)$")
-
-
-def _latest_metadata(home: Path, asset: str) -> dict[str, dict]:
-    """The newest materialization's metadata of ``asset`` per partition, from the instance itself."""
-    from dagster import AssetKey, DagsterInstance
-
-    with pytest.MonkeyPatch.context() as mp:  # the project's dagster.yaml puts the storage in $DAGSTER_HOME
-        mp.setenv("DAGSTER_HOME", str(home))
-        instance = DagsterInstance.get()
-    with instance:
-        records = instance.fetch_materializations(AssetKey(asset), limit=10_000).records
-    latest: dict[str, dict] = {}
-    for record in records:  # newest first
-        mat = record.asset_materialization
-        latest.setdefault(mat.partition, {k: v.value for k, v in mat.metadata.items()})
-    return latest
-
-
-def _injected_faults(datasets: Path) -> Counter:
-    """What the traces recorded: provider errors and unparseable replies the offline author injected."""
-    kinds: Counter = Counter()
-    for path in (datasets / "traces" / "llm").rglob("*.jsonl"):
-        for record in map(json.loads, path.read_text().splitlines()):
-            if record["outcome"] == "provider_error" and "injected timeout" in record["error"]:
-                kinds["timeout"] += 1
-            elif record["outcome"] == "provider_error" and "injected rate limit" in record["error"]:
-                kinds["rate_limit"] += 1
-            elif record["outcome"] == "parse_error" and "injected malformed reply" in record["reply"]:
-                kinds["malformed"] += 1
-    return kinds
 
 
 def test_a_30_percent_fault_teacher_batch_accounts_for_every_episode(tmp_path):
@@ -80,7 +46,7 @@ def test_a_30_percent_fault_teacher_batch_accounts_for_every_episode(tmp_path):
 
     # The instance: every episode's bt_score materialized with the same outcome and reason, and the
     # stage that failed says it stopped there.
-    score = _latest_metadata(home, "bt_score")
+    score = latest_metadata(home, "bt_score")
     assert sorted(score) == ids
     for episode, (status, reason) in printed.items():
         assert score[episode]["episode_status"] == status
@@ -88,10 +54,10 @@ def test_a_30_percent_fault_teacher_batch_accounts_for_every_episode(tmp_path):
             assert score[episode]["reason"] == reason
     for episode in failed:
         stage = printed[episode][1].split(" raised ", 1)[0]
-        assert _latest_metadata(home, stage)[episode]["stage_result"] == "STOPPED HERE (failed)"
+        assert latest_metadata(home, stage)[episode]["stage_result"] == "STOPPED HERE (failed)"
 
     # The faults were real: the traces hold injected timeouts, 429s and malformed replies.
-    kinds = _injected_faults(datasets)
+    kinds = injected_faults(datasets)
     assert kinds["timeout"] and kinds["rate_limit"] and kinds["malformed"], kinds
 
     # Nothing half-written: whole files only; outputs for exactly the accepted episodes.
@@ -133,19 +99,19 @@ def test_a_30_percent_fault_scenario_batch_accounts_for_every_scenario(tmp_path,
 
     # The instance: every scenario's preview step recorded it, rendered or why not; a failed one's
     # stage carries the very error the CLI printed.
-    preview = _latest_metadata(home, "scenario_preview")
+    preview = latest_metadata(home, "scenario_preview")
     assert sorted(preview) == ids
     for sid in ids:
         if gave_up.get(sid):
             stage = gave_up[sid][1]
-            assert _latest_metadata(home, stage)[sid]["scenario_error"] == printed[sid][2]
-            assert _latest_metadata(home, stage)[sid]["failed_stage"] == stage
+            assert latest_metadata(home, stage)[sid]["scenario_error"] == printed[sid][2]
+            assert latest_metadata(home, stage)[sid]["failed_stage"] == stage
         if sid in failed:
             assert preview[sid]["rendered"] == 0 and preview[sid]["scenario_error"].startswith("not rendered")
         else:
             assert preview[sid]["rendered"] == 1 and "scenario_error" not in preview[sid]
 
-    kinds = _injected_faults(datasets)
+    kinds = injected_faults(datasets)
     assert kinds["timeout"] + kinds["rate_limit"] and kinds["malformed"], kinds
 
     _assert_nothing_half_written(datasets)
