@@ -6,6 +6,7 @@ instance alike; nothing half-written. Real CLIs in subprocesses on a fresh Dagst
 from __future__ import annotations
 
 import re
+from collections import Counter
 
 from bench.bench_scale import reworded_episodes
 from tests.outcomes import injected_faults, latest_metadata
@@ -121,3 +122,27 @@ def test_a_30_percent_fault_scenario_batch_accounts_for_every_scenario(tmp_path,
     assert sorted(set(manifest["scenario_id"])) == sorted(sid for sid in ids if not gave_up.get(sid))
     for sid in set(ids) - set(failed):
         assert {"scene.xml", "task.json", "validation.json"} <= {p.name for p in (datasets / "benchmarks" / sid / "v00").iterdir()}
+
+
+def test_the_fault_rate_is_the_share_of_calls_that_get_one_of_the_three_faults(datasets_dir):
+    """``--faults 0.3`` through the resource the CLIs build: with no retry, 30 % of calls fail, a third each."""
+    from benchgen_assets.authoring.agents import REVIEWER_ROLE
+    from benchgen_assets.records import ReviewVerdict
+    from resources.dagster_resources import LLMResource
+    from resources.llm import LLMCallError, LLMClient, input_block
+    from resources.llm_options import LLMOptions
+
+    llm = LLMResource(**LLMOptions(faults=0.3, fault_seed=3, max_retries=0).resource_fields(), max_parse_attempts=1,
+                      use_cache=False)
+    client = LLMClient(llm.settings(), asset="fault_rate")
+    calls, failures = 600, Counter()
+    for i in range(calls):
+        try:
+            client.complete(role=REVIEWER_ROLE, messages=[{"role": "user", "content": input_block({"code": f"# {i}"})}],
+                            schema=ReviewVerdict, prompt_version="fault-rate")
+        except LLMCallError as exc:
+            kind = re.search(r"injected (timeout|rate limit)|(gave no valid)", str(exc))
+            failures[kind[1] or "malformed" if kind else str(exc)] += 1
+    assert set(failures) == {"timeout", "rate limit", "malformed"}, failures
+    assert abs(sum(failures.values()) / calls - 0.3) < 0.06, failures  # 3 standard deviations of a binomial
+    assert all(abs(n / calls - 0.1) < 0.04 for n in failures.values()), failures
