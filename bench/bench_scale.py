@@ -501,10 +501,11 @@ def render_faults(args, rows: dict) -> str:
         f"generate --tier {args.fault_tier} --count {args.fault_scenarios}` (3 variants each). Fresh Dagster home, datasets "
         "root and LLM cache each. Outcomes are read back from the Dagster instance (latest materialization per "
         "partition); \"in the instance\" counts the partitions whose outcome is recorded there; injected faults "
-        "are counted in the LLM traces.",
+        "are counted in the LLM traces (a cache hit is no request: copies of one sample, and scenarios of one "
+        "family, share prompts).",
         "",
         "| factory | partitions | in the instance | accepted | skipped / rejected (with reason) | failed (cause) | "
-        "LLM requests | injected timeout / 429 / malformed | `.tmp` left | wall | load before / after |",
+        "LLM requests (+ cache hits) | injected timeout / 429 / malformed | `.tmp` left | wall | load before / after |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, r in rows.items():
@@ -514,7 +515,7 @@ def render_faults(args, rows: dict) -> str:
                                            if r["failed_by_cause"] else "")
         injected = sum(inj.values())
         lines.append(f"| {name} | {r['partitions']} | {r['in_instance']} | {o.get('accepted', 0)} | {other} | {failed} | "
-                     f"{r['attempts']} | {inj.get('timeout', 0)} / {inj.get('rate_limit', 0)} / {inj.get('malformed', 0)} "
+                     f"{r['attempts']} (+{r['cache_hits']}) | {inj.get('timeout', 0)} / {inj.get('rate_limit', 0)} / {inj.get('malformed', 0)} "
                      f"({injected / max(1, r['attempts']):.0%} of requests) | {r['tmp_files']} | {r['wall_s']:.0f} s | {r['load']} |")
     lines += ["", "A failed partition's error names the stage, the agent, the partition and the cause (e.g. "
               "`scene_report raised LLMCallError: agent 'teacher.scene_analysis' (asset scene_report, partition …) "
