@@ -6,15 +6,17 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
+from contextlib import contextmanager
 from pathlib import Path
 
 
-def latest_metadata(home: Path, asset: str) -> dict[str, dict]:
-    """The newest materialization's metadata of ``asset`` per partition, from the instance in ``home``."""
-    from dagster import AssetKey, AssetRecordsFilter, DagsterEventType, DagsterInstance
+@contextmanager
+def instance_at(home: Path):
+    """The Dagster instance in ``home`` (the project's dagster.yaml puts its storage in ``$DAGSTER_HOME``)."""
+    from dagster import DagsterInstance
 
     saved = os.environ.get("DAGSTER_HOME")
-    os.environ["DAGSTER_HOME"] = str(home)  # the project's dagster.yaml puts the storage in $DAGSTER_HOME
+    os.environ["DAGSTER_HOME"] = str(home)
     try:
         instance = DagsterInstance.get()
     finally:
@@ -23,6 +25,14 @@ def latest_metadata(home: Path, asset: str) -> dict[str, dict]:
         else:
             os.environ["DAGSTER_HOME"] = saved
     with instance:
+        yield instance
+
+
+def latest_metadata(home: Path, asset: str) -> dict[str, dict]:
+    """The newest materialization's metadata of ``asset`` per partition, from the instance in ``home``."""
+    from dagster import AssetKey, AssetRecordsFilter, DagsterEventType
+
+    with instance_at(home) as instance:
         latest = instance.get_latest_storage_id_by_partition(AssetKey(asset), DagsterEventType.ASSET_MATERIALIZATION)
         records = instance.fetch_materializations(
             AssetRecordsFilter(asset_key=AssetKey(asset), storage_ids=list(latest.values())), limit=len(latest)

@@ -8,8 +8,10 @@ from __future__ import annotations
 import re
 from collections import Counter
 
+import pytest
+
 from bench.bench_scale import reworded_episodes
-from tests.outcomes import injected_faults, latest_metadata
+from tests.outcomes import injected_faults, instance_at, latest_metadata
 from tests.test_scale import _assert_nothing_half_written, _cli
 
 # Few retries, so that some partitions do fail within a small batch; no backoff to wait through.
@@ -146,3 +148,34 @@ def test_the_fault_rate_is_the_share_of_calls_that_get_one_of_the_three_faults(d
     assert set(failures) == {"timeout", "rate limit", "malformed"}, failures
     assert abs(sum(failures.values()) / calls - 0.3) < 0.06, failures  # 3 standard deviations of a binomial
     assert all(abs(n / calls - 0.1) < 0.04 for n in failures.values()), failures
+
+
+@pytest.mark.parametrize("cli", ["teacher", "scenarios"])
+def test_a_one_partition_run_that_loses_its_call_fails_its_step_naming_the_cause(tmp_path, cli, private_build_server):
+    """A run over one partition fails the step as any Dagster step (no range to carry on with): the
+    instance's step failure and the CLI's line both name the agent, the partition and the injected cause."""
+    from dagster import DagsterEventType
+
+    datasets, home = tmp_path / "datasets", tmp_path / "home"
+    every_call_fails = ["--faults", "1", "--llm-retries", "0", "--llm-backoff-s", "0"]
+    if cli == "teacher":
+        episodes = reworded_episodes(tmp_path / "episodes", 1)
+        partition = next(episodes.iterdir()).name
+        out = _cli(["teacher_assets.manager", "run", "--episodes", str(episodes), *every_call_fails], datasets, home)
+        line = re.search(rf"^\[1/1\] {partition}: failed — failed step feasibility: (.+)$", out.stdout, re.M)
+    else:
+        partition = "lever-s0-000"
+        out = _cli(["benchgen_assets.manager", "generate", "--family", "lever", "--variants", "1", *every_call_fails],
+                   datasets, home)
+        line = re.search(rf"^\[1/1\] {partition} +attempts=- FAILED: scenario_plan: (.+) \([\d.]+ s\)$", out.stdout, re.M)
+    assert out.returncode == 1 and line, out.stdout + out.stderr
+    match = re.fullmatch(r"(?:\w+\.)*" + GAVE_UP, line[1])
+    assert match and match["partition"] == partition, line[1]
+
+    with instance_at(home) as instance:
+        [run] = [r for r in instance.get_runs() if r.tags.get("dagster/partition") == partition]
+        failures = instance.all_logs(run.run_id, of_type=DagsterEventType.STEP_FAILURE)
+    [failure] = failures
+    error = failure.dagster_event.event_specific_data.error
+    assert failure.dagster_event.step_key == match["asset"] and line[1] in (error.cause or error).message
+    _assert_nothing_half_written(datasets)
