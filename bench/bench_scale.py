@@ -8,10 +8,13 @@
 Default: ``--copies`` copies of every shipped sample episode (6 × 14 = 84), each path on a fresh
 Dagster home and datasets root (cold LLM cache; copies of one sample share its cache entries):
 
-1. through Dagster: ``teacher_assets.manager.run`` — partition-range runs, one per worker process,
-   then ``proposer_dataset``;
-2. direct: the same ``--workers`` spawned processes run the same stages, checks and writes per
-   episode with no Dagster, then the parent writes the proposer dataset.
+1. through Dagster: ``python -m teacher_assets.manager run`` — partition-range runs, one per forked
+   worker process, then ``proposer_dataset``;
+2. direct: a fresh Python process that starts the same way (imports and litellm once, then
+   ``--workers`` forked processes) and runs the same stages, checks and writes per episode with no
+   Dagster, then writes the proposer dataset.
+
+Each path is a process of its own, so both pay their imports and start-up.
 
 The paths alternate (Dagster, direct, Dagster, …) so load drifts hit both; the ratio is taken per
 repeat, on wall time and on CPU time (parent + workers: less sensitive to other load).
@@ -111,20 +114,31 @@ class fresh_instance:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-def through_dagster(episodes: Path, workers: int) -> dict:
-    from teacher_assets.manager import RunOptions, run
+def _timed(cmd: list[str]) -> tuple[str, float, float]:
+    """Run one path as a fresh Python process (imports and worker start included): stdout, wall, CPU."""
+    import subprocess
 
+    started, cpu = time.monotonic(), cpu_seconds()
+    done = subprocess.run(cmd, cwd=ROOT, env=os.environ.copy(), capture_output=True, text=True)
+    wall, cpu = time.monotonic() - started, cpu_seconds() - cpu
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed ({done.returncode}):\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
+    return done.stdout, wall, cpu
+
+
+def through_dagster(episodes: Path, workers: int) -> dict:
+    """The teacher CLI, end to end: range runs in forked workers, then ``proposer_dataset``."""
     with fresh_instance():
-        started, cpu = time.monotonic(), cpu_seconds()
-        result = run(episodes, workers=workers, out=io.StringIO(), options=RunOptions(episodes_dir=str(episodes)))
-        wall, cpu = time.monotonic() - started, cpu_seconds() - cpu
-    statuses = [r["status"] for r in result["runs"]]
-    return {"wall_s": wall, "cpu_s": cpu, "episodes": len(statuses), "accepted": statuses.count("accepted"),
-            "failed": statuses.count("failed")}
+        stdout, wall, cpu = _timed([sys.executable, "-m", "teacher_assets.manager", "run", "--episodes", str(episodes),
+                                    "--workers", str(workers)])
+    counts = {m[0]: int(m[1]) for m in (line.split() for line in stdout.splitlines())
+              if len(m) == 2 and m[0] in ("accepted", "skipped", "invalid", "rejected", "failed")}
+    return {"wall_s": wall, "cpu_s": cpu, "episodes": sum(counts.values()), "accepted": counts.get("accepted", 0),
+            "failed": counts.get("failed", 0)}
 
 
 def _direct_batch(episodes_dir: str, ids: list[str]) -> list[str]:
-    """What the episode assets and checks do for these episodes, as plain calls (a spawned worker)."""
+    """What the episode assets and checks do for these episodes, as plain calls (a forked worker)."""
     from resources.llm import LLMClient, LLMSettings
     from resources.paths import datasets_root
     from teacher_assets import pipeline as p
@@ -151,20 +165,35 @@ def _direct_batch(episodes_dir: str, ids: list[str]) -> list[str]:
     return statuses
 
 
-def direct(episodes: Path, workers: int) -> dict:
+def direct_path(episodes: Path, workers: int) -> None:
+    """The direct path's own process: the same start as the CLI (imports and litellm once, then fork
+    ``workers`` processes), the same stages, checks and writes per episode, then the proposer dataset."""
+    import json
+
+    import teacher_assets.pipeline  # noqa: F401
+    import teacher_assets.tree_checks  # noqa: F401
+    from resources.llm.client import warm_up_litellm
     from resources.paths import datasets_root
     from teacher_assets.manager import episode_ids
     from teacher_assets.pipeline import write_proposer_dataset
 
+    warm_up_litellm()
+    ids = episode_ids(episodes, io.StringIO())
+    size = math.ceil(len(ids) / workers)
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        batches = pool.map(_direct_batch, [str(episodes)] * workers, [ids[i:i + size] for i in range(0, len(ids), size)])
+        statuses = [s for batch in batches for s in batch]
+    write_proposer_dataset(datasets_root() / "proposer")
+    print(json.dumps(statuses))
+
+
+def direct(episodes: Path, workers: int) -> dict:
+    import json
+
     with fresh_instance():
-        started, cpu = time.monotonic(), cpu_seconds()
-        ids = episode_ids(episodes, io.StringIO())
-        size = math.ceil(len(ids) / workers)
-        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            batches = pool.map(_direct_batch, [str(episodes)] * workers, [ids[i:i + size] for i in range(0, len(ids), size)])
-            statuses = [s for batch in batches for s in batch]
-        write_proposer_dataset(datasets_root() / "proposer")
-        wall, cpu = time.monotonic() - started, cpu_seconds() - cpu
+        stdout, wall, cpu = _timed([sys.executable, str(Path(__file__).resolve()), "--direct-path", str(episodes),
+                                    "--workers", str(workers)])
+    statuses = json.loads(stdout.strip().splitlines()[-1])
     return {"wall_s": wall, "cpu_s": cpu, "episodes": len(statuses), "accepted": statuses.count("accepted"),
             "failed": statuses.count("failed")}
 
@@ -535,7 +564,7 @@ def render(args, result: dict) -> str:
         "",
         f"Machine: 2 cores, 24 GiB, no GPU ({platform.python_version()}), {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. "
         f"{n} episodes ({args.copies} copies of each shipped sample), offline teacher, cold caches, fresh "
-        f"Dagster home per measurement, {args.workers} worker processes in both paths (spawned; imports included). "
+        f"Dagster home per measurement, each path a fresh process with {args.workers} forked workers (imports and start-up included). "
         "Load average (1 min) before Dagster / before direct / after, per repeat.",
         "",
         "| repeat | load | Dagster wall | Dagster episodes/min | direct wall | direct episodes/min | wall ratio | CPU ratio | accepted (D / direct) |",
@@ -570,7 +599,11 @@ def main() -> int:
     ap.add_argument("--fault-scenarios", type=int, default=50)
     ap.add_argument("--fault-tier", type=int, default=2)
     ap.add_argument("--fault-backoff-s", type=float, default=0.05, help="first retry wait under --faults")
+    ap.add_argument("--direct-path", type=Path, default=None, help=argparse.SUPPRESS)  # the direct path's process
     args = ap.parse_args()
+    if args.direct_path:
+        direct_path(args.direct_path, args.workers)
+        return 0
     # Here, not at import: spawned workers import this module again, and --hosted sets the model for them.
     os.environ.pop("BENCHGEN_LLM_MODEL", None)
     if args.faults:

@@ -57,36 +57,6 @@ def _resources(llm: LLMOptions):
 
 
 _instances: dict = {}  # process id → its DagsterInstance
-SQLITE_SYNC_ENV = "BENCHGEN_SQLITE_SYNC"
-_sqlite_sync = {"mode": "FULL"}
-
-
-def _set_sqlite_synchronous(dbapi_connection, _record) -> None:
-    import sqlite3
-
-    if isinstance(dbapi_connection, sqlite3.Connection):
-        dbapi_connection.execute(f"PRAGMA synchronous={_sqlite_sync['mode']}")
-
-
-def use_sqlite_sync_setting() -> None:
-    """``PRAGMA synchronous`` for this process's SQLite connections (Dagster's run, event-log and index
-    databases), from ``$BENCHGEN_SQLITE_SYNC``: ``off`` (default here), ``normal`` or ``full`` (SQLite's own).
-
-    Dagster opens, commits and closes a connection per event (~230 per 10 scenarios); with fsyncs on,
-    each costs 10-60 ms on this shared disk, more than the event's own work. ``off`` leaves the writes to
-    the OS: a killed process (kill -9) loses nothing, only an OS crash or power cut during a run can
-    damage the SQLite files. A Postgres instance (deploy/README.md) is unaffected."""
-    from sqlalchemy import event
-    from sqlalchemy.engine import Engine
-
-    mode = os.environ.get(SQLITE_SYNC_ENV, "off").strip().upper()
-    if mode not in ("OFF", "NORMAL", "FULL"):
-        raise SystemExit(f"${SQLITE_SYNC_ENV} must be off, normal or full, not {mode.lower()!r}")
-    _sqlite_sync["mode"] = mode
-    if mode != "FULL" and not event.contains(Engine, "connect", _set_sqlite_synchronous):
-        event.listen(Engine, "connect", _set_sqlite_synchronous)
-
-
 def _process_instance():
     """This process's instance, opened once: opening one runs Alembic's schema checks on the run and
     event-log databases (~0.5 s of CPU), which every partition run in a worker would otherwise repeat."""
@@ -299,7 +269,9 @@ def generate(args: argparse.Namespace) -> int:
         shutil.copyfile(default_dagster_home() / "dagster.yaml", home / "dagster.yaml")
     for r in requests:
         save_request(r)
-    use_sqlite_sync_setting()  # before any connection; the forked workers inherit it
+    from resources.dagster_storage import use_fast_sqlite_commits
+
+    use_fast_sqlite_commits()  # the forked workers inherit it
     instance = _process_instance()  # opened once here, for the partitions now and the tables at the end
     known = set(instance.get_dynamic_partitions(SCENARIOS))
     instance.add_dynamic_partitions(SCENARIOS, [r.scenario_id for r in requests if r.scenario_id not in known])
