@@ -17,7 +17,6 @@ import os
 import re
 import shutil
 import sys
-import tempfile
 import threading
 import time
 from collections import defaultdict
@@ -188,23 +187,17 @@ def materialize_tables(*, batch: str) -> dict:
 
 
 def warm_up() -> None:
-    """Pay the heavy imports once before forking workers (they inherit them): litellm and its
-    first call, the offline author, the validator's libraries; start the build server meanwhile.
+    """Pay the heavy imports once before forking workers (they inherit them): litellm, the offline
+    author, the validator's libraries; start the build server meanwhile.
     The tables' libraries (pandas, pyarrow) are not here: only the parent needs them, and it
     imports them while the workers run (``preload_tables``)."""
     from benchgen_assets.sandbox import ensure_server
 
     server = threading.Thread(target=ensure_server, name="build-server-start", daemon=True)
     server.start()
-    # One real offline call: litellm's first completion loads much more than ``import litellm``.
-    from benchgen_assets.authoring.agents import REVIEWER_ROLE
-    from benchgen_assets.records import ReviewVerdict
-    from resources.llm import LLMClient, LLMSettings, input_block
+    from resources.llm.client import warm_up_litellm
 
-    with tempfile.TemporaryDirectory(prefix="benchgen-warmup-") as tmp:
-        client = LLMClient(LLMSettings(use_cache=False, cache_dir=tmp, traces_dir=tmp), asset="warm_up")
-        client.complete(role=REVIEWER_ROLE, messages=[{"role": "user", "content": input_block({"code": ""})}],
-                        schema=ReviewVerdict, prompt_version="warm-up")
+    warm_up_litellm()
     import benchgen_assets.definitions  # noqa: F401
     import benchgen_assets.physics  # noqa: F401
     import benchgen_assets.pipeline  # noqa: F401
@@ -269,9 +262,9 @@ def generate(args: argparse.Namespace) -> int:
         shutil.copyfile(default_dagster_home() / "dagster.yaml", home / "dagster.yaml")
     for r in requests:
         save_request(r)
-    from resources.dagster_storage import use_fast_sqlite_commits
+    from resources.dagster_storage import use_fast_event_writes
 
-    use_fast_sqlite_commits()  # the forked workers inherit it
+    use_fast_event_writes()  # the forked workers inherit it
     instance = _process_instance()  # opened once here, for the partitions now and the tables at the end
     known = set(instance.get_dynamic_partitions(SCENARIOS))
     instance.add_dynamic_partitions(SCENARIOS, [r.scenario_id for r in requests if r.scenario_id not in known])

@@ -3,15 +3,17 @@ with one SQLAlchemy engine per database file instead of one per statement batch.
 
 Dagster's SQLite storages build (and throw away) an engine for every connection they open, i.e.
 2-3 times per stored event, and SQLAlchemy's compiled-statement cache lives in the engine: in a
-teacher range run over 40 episodes that is ~1,500 engines and ~4,000 statement compilations,
-a quarter of the run's CPU. The engines kept here use ``NullPool`` as Dagster's do, so no
-connection outlives its transaction and nothing is shared across processes or forks; the
-schema checks, tables and files are Dagster's, so an existing ``dagster_home`` works unchanged.
+teacher range run over 40 episodes that is ~1,500 engines, ~4,000 statement compilations and as
+many SQLite connections opened and closed, more than half the run's CPU. Here each database has one
+engine with a small pool of connections (see ``EngineCache`` for forks and open files); the schema
+checks, tables and files are Dagster's, so an existing ``dagster_home`` works unchanged.
 
-``$BENCHGEN_SQLITE_SYNC`` (``off`` | ``normal`` | ``full``, SQLite's ``PRAGMA synchronous``; unset:
-SQLite's default, ``full``) applies to these connections. The CLIs default it to ``off``
-(``use_fast_sqlite_commits``): every event is a commit, and an fsync per commit costs more than the
-event itself on a busy disk; a killed process still loses nothing, an OS crash mid-run may.
+A batch of events (a run's planned events, a range step's materializations) is written in one
+transaction per database instead of two per event. ``$BENCHGEN_SQLITE_SYNC`` (``off`` | ``normal``
+| ``full``, SQLite's ``PRAGMA synchronous``; unset: SQLite's default, ``full``) applies to these
+connections. The CLIs default it to ``off`` (``use_fast_event_writes``): every event is a commit,
+and an fsync per commit costs more than the event itself on a busy disk; a killed process still
+loses nothing, an OS crash mid-run may.
 """
 
 from __future__ import annotations
@@ -20,12 +22,15 @@ import os
 import threading
 from collections import OrderedDict
 from contextlib import contextmanager
-from typing import Iterator, Optional
+from typing import Iterator, Optional, Sequence
 
+from dagster._core.events import ASSET_EVENTS
+from dagster._core.events.log import EventLogEntry
 from dagster._core.storage.base_storage import DagsterStorage
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SQLITE_BUSY_TIMEOUT_SECONDS, SqliteEventLogStorage
 from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
 from dagster._core.storage.schedules.sqlite.sqlite_schedule_storage import SqliteScheduleStorage
+from dagster._core.storage.sqlalchemy_compat import db_result
 from dagster._core.storage.sqlite_storage import (DagsterSqliteStorage, _event_logs_directory, _runs_directory,
                                                   _schedule_directory)
 from dagster._serdes import ConfigurableClassData
@@ -35,6 +40,9 @@ from sqlalchemy.pool import QueuePool
 
 SQLITE_SYNC_ENV = "BENCHGEN_SQLITE_SYNC"
 SYNC_MODES = ("OFF", "NORMAL", "FULL")
+# Dagster hands a run's planned events, and a range step's materializations, to the storage as one
+# batch only when this is set (Postgres writes a batch at once; so does the storage below).
+EVENT_BATCH_ENV, EVENT_BATCH_SIZE = "DAGSTER_EVENT_BATCH_SIZE", "1000"
 
 
 def sqlite_synchronous() -> Optional[str]:
@@ -47,10 +55,12 @@ def sqlite_synchronous() -> Optional[str]:
     return value
 
 
-def use_fast_sqlite_commits() -> None:
+def use_fast_event_writes() -> None:
     """For the CLIs' runs (and the workers they start, which inherit the environment): SQLite commits
-    without fsync unless ``$BENCHGEN_SQLITE_SYNC`` says otherwise. Checked here, before any work."""
+    without fsync unless ``$BENCHGEN_SQLITE_SYNC`` says otherwise (checked here, before any work),
+    and Dagster's event batches on (``$DAGSTER_EVENT_BATCH_SIZE``, also set by scripts/env.sh)."""
     os.environ.setdefault(SQLITE_SYNC_ENV, "off")
+    os.environ.setdefault(EVENT_BATCH_ENV, EVENT_BATCH_SIZE)
     try:
         sqlite_synchronous()
     except ValueError as exc:
@@ -118,6 +128,25 @@ class SqliteEventLogStorageOneEngine(SqliteEventLogStorage):
             with engine.connect() as conn:
                 with conn.begin():
                     yield conn
+
+    def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
+        # Dagster's SQLite storage writes a batch event by event, a transaction on the run's database
+        # and one on the index each; here one of each for the whole batch, the same rows as store_event.
+        if len({e.run_id for e in events}) != 1 or not all(
+                e.is_dagster_event and e.dagster_event_type in ASSET_EVENTS for e in events):
+            return super().store_event_batch(events)
+        statements = [self.prepare_insert_event(e) for e in events]
+        with self.run_connection(events[0].run_id) as conn:
+            for statement in statements:
+                conn.execute(statement)
+        with self.index_transaction() as conn:
+            event_ids = []
+            for statement in statements:
+                with db_result(conn, statement) as result:
+                    event_ids.append(result.inserted_primary_key[0])
+            self._store_asset_event_tags(conn, events, event_ids)
+            for event, event_id in zip(events, event_ids):
+                self._store_asset_event(conn, event, event_id)
 
     def wipe(self) -> None:
         self._engine_cache.dispose()  # pooled connections would keep the deleted run databases alive

@@ -170,10 +170,10 @@ def run(episodes_dir: Path, *, workers: int = 2, options: Optional[RunOptions] =
 
     from teacher_assets.defs.assets import episodes_partitions, episodes_per_run
 
-    from resources.dagster_storage import use_fast_sqlite_commits
+    from resources.dagster_storage import use_fast_event_writes
 
     ensure_dagster_home()
-    use_fast_sqlite_commits()  # the forked workers inherit it
+    use_fast_event_writes()  # the forked workers inherit it
     require_writable(datasets_root())  # a read-only or full datasets disk: one clear error before any work
     remove_stale_scratch(datasets_root())  # half-written files of an earlier run that was killed
     episodes_dir = episodes_dir.resolve()

@@ -47,9 +47,17 @@ def _litellm():
 
 
 def warm_up_litellm() -> None:
-    """Import litellm and take it once through its completion path (a mock reply: no provider, no
-    cost), so that processes forked afterwards inherit it instead of each paying ~2-6 s."""
-    _litellm().completion(model="openai/warm-up", messages=[{"role": "user", "content": "warm up"}], mock_response="ok")
+    """Import litellm with what its completion path loads, so that processes forked afterwards
+    inherit it instead of each paying 2-6 s (their first call then costs ~0.3 s). No call is made:
+    litellm logs every call from a background thread, and a fork while that thread holds a lock
+    (seen: pydantic-core's) leaves the child deadlocked."""
+    _litellm()
+    import litellm.main  # noqa: F401
+    import litellm.utils  # noqa: F401
+
+    from .offline import register
+
+    register()  # the offline author (the default model)
 
 
 def _rate_limit_hook(litellm):
