@@ -15,25 +15,13 @@ import yaml
 from resources.dagster_resources import LLM_POOL
 from resources.paths import PROJECT_ROOT
 from teacher_assets.defs.assets import EPISODES_PER_RUN_ENV
-from tests.webserver import graphql, running_dagster_dev
+from tests.webserver import LAUNCH_BACKFILL, graphql, most_at_once, running_dagster_dev
 
 EPISODES = ["pick_cup_place_tray", "apple_into_bowl", "open_drawer", "lamp_on", "stove_off", "close_cabinet_door"]
 MAX_RUNS, LLM_LIMIT, PER_RUN = 2, 1, 2
-LAUNCH_BACKFILL = """mutation ($params: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams: $params) {
-    __typename ... on LaunchBackfillSuccess { backfillId } ... on PythonError { message } } }"""
 BACKFILL_RUNS = """query ($tags: [ExecutionTag!]) { runsOrError(filter: {tags: $tags}) { ... on Runs { results {
     runId status startTime endTime tags { key value } stepStats { stepKey status startTime endTime } } } } }"""
 ASSET_POOLS = """{ assetNodes { assetKey { path } pools } }"""
-
-
-def _overlaps(spans: list[tuple[float, float]]) -> int:
-    """The most spans (start, end) open at one instant."""
-    events = sorted([(s, 1) for s, _ in spans] + [(e, -1) for _, e in spans])  # an end sorts before a start
-    most = current = 0
-    for _, delta in events:
-        current += delta
-        most = max(most, current)
-    return most
 
 
 @pytest.mark.slow
@@ -86,8 +74,8 @@ def test_backfill_runs_in_parallel_under_the_queue_limit_and_llm_steps_share_the
                     for end in ("start", "end")) for r in runs]
     assert sorted(ranges) == sorted(zip(EPISODES[::2], EPISODES[1::2]))
     # Runs: in parallel, but never more than the queue allows.
-    assert _overlaps([(r["startTime"], r["endTime"]) for r in runs]) == MAX_RUNS
+    assert most_at_once([(r["startTime"], r["endTime"]) for r in runs]) == MAX_RUNS
     # LLM steps: across all runs, never more than the pool's limit at once.
     llm_spans = [(s["startTime"], s["endTime"]) for r in runs for s in r["stepStats"] if s["stepKey"] in llm_steps]
     assert len(llm_spans) == len(EPISODES) // PER_RUN * len(llm_steps)
-    assert _overlaps(llm_spans) == LLM_LIMIT
+    assert most_at_once(llm_spans) == LLM_LIMIT

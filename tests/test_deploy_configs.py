@@ -10,6 +10,7 @@ from dagster._config import process_config, resolve_to_config_type
 from dagster._core.instance.config import dagster_instance_config
 
 from resources.paths import PROJECT_ROOT
+from tests.postgres import POSTGRES_BIN, postgres_storage, throwaway_postgres
 
 VARIANTS = sorted((PROJECT_ROOT / "deploy").glob("dagster.*.yaml"))
 
@@ -32,3 +33,17 @@ def test_variant_validates(variant: Path, tmp_path, monkeypatch):
             monkeypatch.setenv(var, "registry.example/benchgen:latest")
         result = process_config(resolve_to_config_type(cls.config_type()), launcher.get("config", {}))
         assert result.success, [e.message for e in result.errors]
+
+
+@pytest.mark.skipif(not POSTGRES_BIN.is_dir(), reason="needs the PostgreSQL 15 server binaries")
+def test_postgres_variant_opens_a_real_instance(tmp_path):
+    """The Postgres storage block as deployed (driver scheme included) against a real server: the
+    instance creates its tables and keeps dynamic partitions and runs."""
+    from dagster import DagsterInstance
+
+    with throwaway_postgres() as port:
+        (tmp_path / "dagster.yaml").write_text(yaml.safe_dump({"storage": postgres_storage(port)}))
+        with DagsterInstance.from_config(str(tmp_path)) as instance:
+            instance.add_dynamic_partitions("episodes", ["apple_into_bowl", "lamp_on"])
+            assert instance.get_dynamic_partitions("episodes") == ["apple_into_bowl", "lamp_on"]
+            assert type(instance.run_storage).__name__ == "PostgresRunStorage"

@@ -100,6 +100,31 @@ def running_dagster_dev(dagster_home: Path, log_path: Path, env: dict | None = N
     return _serving([_dagster_exe("dagster"), "dev"], dagster_home, log_path, env, timeout_s)
 
 
+@contextmanager
+def running_daemon(dagster_home: Path, log_path: Path, env: dict | None = None):
+    """``dagster-daemon run`` on the workspace (its own code servers; the run workers it launches are in
+    its process group, so they end with it). Yields the process."""
+    proc = _start([_dagster_exe("dagster-daemon"), "run", "-w", "workspace.yaml"], dagster_home, log_path, env)
+    try:
+        yield proc
+    finally:
+        _stop(proc)
+
+
+LAUNCH_BACKFILL = """mutation ($params: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams: $params) {
+    __typename ... on LaunchBackfillSuccess { backfillId } ... on PythonError { message } } }"""
+
+
+def most_at_once(spans: list[tuple[float, float]]) -> int:
+    """The most spans (start, end) open at one instant."""
+    events = sorted([(s, 1) for s, _ in spans] + [(e, -1) for _, e in spans])  # an end sorts before a start
+    most = current = 0
+    for _, delta in events:
+        current += delta
+        most = max(most, current)
+    return most
+
+
 def graphql(url: str, query: str, variables: dict | None = None) -> dict:
     req = urllib.request.Request(f"{url}/graphql", data=json.dumps({"query": query, "variables": variables or {}}).encode(),
                                  headers={"Content-Type": "application/json"})
