@@ -161,3 +161,43 @@ def test_batched_event_writes_store_what_dagster_stores_event_by_event(tmp_path,
     assert ours["first ASSET_MATERIALIZATION"] == ["p0", "p1", "p2", "p3", "p4"]
     assert ours["second ASSET_MATERIALIZATION_PLANNED"] == ["p0", "p1", "p2", "p3", "p4"]
     assert ours == dagsters
+
+
+def test_dynamic_partitions_are_reread_after_every_change_from_any_process(tmp_path, monkeypatch):
+    """The storage reuses the list of dynamic partitions it read, until a change: an add or a delete
+    made by another instance (another process of the same DAGSTER_HOME) is seen at the next read."""
+    import multiprocessing
+
+    shutil.copy(default_dagster_home() / "dagster.yaml", tmp_path / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+
+    def in_another_process(action, key):
+        child = multiprocessing.get_context("spawn").Process(target=_change_partitions, args=(str(tmp_path), action, key))
+        child.start()
+        child.join(120)
+        assert child.exitcode == 0
+
+    with DagsterInstance.get() as instance:
+        instance.add_dynamic_partitions("things", ["a", "b"])
+        assert instance.get_dynamic_partitions("things") == ["a", "b"]
+        assert instance.get_dynamic_partitions("things") == ["a", "b"]  # from the cache
+        in_another_process("add", "c")
+        assert instance.get_dynamic_partitions("things") == ["a", "b", "c"]
+        in_another_process("delete", "c")
+        in_another_process("add", "d")  # same count, the deleted key's place reused
+        assert instance.get_dynamic_partitions("things") == ["a", "b", "d"]
+        _change_partitions(str(tmp_path), "delete", "a")  # another instance in this process
+        assert instance.get_dynamic_partitions("things") == ["b", "d"]
+        instance.wipe()
+        assert instance.get_dynamic_partitions("things") == []
+
+
+def _change_partitions(home: str, action: str, key: str) -> None:
+    import os
+
+    os.environ["DAGSTER_HOME"] = home
+    with DagsterInstance.get() as instance:
+        if action == "add":
+            instance.add_dynamic_partitions("things", [key])
+        else:
+            instance.delete_dynamic_partition("things", key)
