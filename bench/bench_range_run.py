@@ -32,7 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bench.bench_scale import copy_samples, fresh_instance, load  # noqa: E402
-from bench.results import write_section  # noqa: E402
+from bench.results import publish  # noqa: E402
 
 HEADING = "## Scale: where the teacher's Dagster time goes"
 CONFIGS = {  # name: (storage, $BENCHGEN_SQLITE_SYNC, $DAGSTER_EVENT_BATCH_SIZE)
@@ -134,10 +134,7 @@ def main() -> int:
     if args.one:
         print(json.dumps(one(args.one, args.copies)))
         return 0
-    text = render(args, measure(args))
-    print(text)
-    if args.write:
-        write_section(HEADING, text)
+    publish(HEADING, render(args, measure(args)), args.write)
     return 0
 
 

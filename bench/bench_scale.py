@@ -68,7 +68,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.results import write_section  # noqa: E402
+from bench.results import publish  # noqa: E402
 
 os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
 SAMPLES = ROOT / "datasets" / "oxe"
@@ -1066,10 +1066,7 @@ def main() -> int:
         (render_partitions, many_partitions, PARTITIONS_HEADING) if args.partitions else
         (render_hosted, hosted, HOSTED_HEADING) if args.hosted else
         (render, throughput, HEADING))
-    text = render_mode(args, measure(args))
-    print(text)
-    if args.write:
-        write_section(heading, text)
+    publish(heading, render_mode(args, measure(args)), args.write)
     return 0
 
 

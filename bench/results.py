@@ -18,3 +18,10 @@ def write_section(heading: str, text: str) -> None:
     else:
         updated = current.rstrip() + "\n\n" + section
     RESULTS.write_text(updated)
+
+
+def publish(heading: str, text: str, write: bool) -> None:
+    """Print a benchmark's section; with ``write`` (the scripts' ``--write``), put it in RESULTS.md too."""
+    print(text)
+    if write:
+        write_section(heading, text)
