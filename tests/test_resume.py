@@ -121,9 +121,10 @@ def test_teacher_cli_killed_mid_batch_resumes_from_the_cache_with_the_outputs_of
     before_kill = _traces(resumed)
     answered = {t["prompt_hash"] for t in before_kill if t["outcome"] == "ok"}
     cached = {p.stem[:16] for p in (resumed / "cache" / "llm").rglob("*.json")}  # prompt hash: the key's start
-    assert cached and cached <= answered
-    # A reply still on its way into the cache when the kill came (one call in flight per worker) is asked again.
-    assert len(answered - cached) <= 2
+    # Every reply traced as answered is in the cache (the cache is written first); a reply the kill caught
+    # between its cache entry and its trace (one call in flight per worker) is cached all the same.
+    assert answered and answered <= cached
+    assert len(cached - answered) <= 2
 
     again = _run(args, env)
     assert again.returncode == 0, again.stdout + again.stderr
@@ -248,3 +249,56 @@ def status_pid_changed(killed: int) -> bool:
 
     status = server_status()
     return bool(status) and status["pid"] != killed
+
+
+_ONE_CALL = """
+import sys
+from benchgen_assets.authoring.agents import REVIEWER_ROLE
+from benchgen_assets.records import ReviewVerdict
+from resources.llm import LLMClient, LLMSettings, input_block
+
+client = LLMClient(LLMSettings(cache_dir=sys.argv[1], traces_dir=sys.argv[2]), asset="review", partition="p1")
+client.complete(role=REVIEWER_ROLE, messages=[{"role": "user", "content": input_block({"code": "x = 1"})}],
+                schema=ReviewVerdict, prompt_version="kill-9")
+"""
+
+
+def test_a_reply_is_in_the_cache_before_its_trace_so_a_kill_between_them_neither_loses_nor_double_counts_it(tmp_path):
+    """The trace file is a named pipe: the caller's open of it waits for the test to open the other end,
+    so the test learns the moment the first trace record is being written and kills the caller there."""
+    import threading
+
+    from resources.llm import LLMClient, LLMSettings
+
+    cache, traces = tmp_path / "cache", tmp_path / "traces"
+    settings = LLMSettings(cache_dir=str(cache), traces_dir=str(traces))
+    assert settings.is_offline
+    trace = LLMClient(settings, asset="review", partition="p1").trace_path
+    trace.parent.mkdir(parents=True)
+    os.mkfifo(trace)
+    reader: dict = {}
+    opened = threading.Thread(target=lambda: reader.setdefault("fd", os.open(trace, os.O_RDONLY)), daemon=True)
+    opened.start()
+    proc = subprocess.Popen([sys.executable, "-c", _ONE_CALL, str(cache), str(traces)], cwd=PROJECT_ROOT,
+                            env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}, stderr=subprocess.PIPE, text=True)
+    opened.join(timeout=300)
+    if opened.is_alive():  # the call never wrote a trace: unblock our open, then report why
+        proc.kill()
+        os.close(os.open(trace, os.O_WRONLY | os.O_NONBLOCK))
+        pytest.fail(f"the call never wrote its trace (rc {proc.wait()}): {proc.stderr.read()}")
+    proc.send_signal(signal.SIGKILL)  # the caller is writing its first trace record: the "ok" of the paid reply
+    proc.wait()
+    os.close(reader["fd"])
+    assert proc.returncode == -signal.SIGKILL
+    entries = [p for p in cache.rglob("*.json")]
+    assert len(entries) == 1, "the reply was not in the cache when its trace was written"
+    paid = json.loads(entries[0].read_text())["paid"]
+    assert paid["prompt_tokens"] > 0 and paid["completion_tokens"] > 0  # what the reply cost stays with it
+
+    trace.unlink()  # the same call again, in a new process: from the cache, and traced once, as a hit
+    again = subprocess.run([sys.executable, "-c", _ONE_CALL, str(cache), str(traces)], cwd=PROJECT_ROOT,
+                           env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}, capture_output=True, text=True,
+                           timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert [json.loads(line)["outcome"] for line in trace.read_text().splitlines()] == ["cache_hit"]
+    assert [p for p in cache.rglob("*.json")] == entries
