@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -128,6 +129,18 @@ def test_teacher_cli_killed_mid_batch_resumes_from_the_cache_with_the_outputs_of
 
     again = _run(args, env)
     assert again.returncode == 0, again.stdout + again.stderr
+    # The runs the kill stopped are FAILED now, by the rerun's start, with why; none is left STARTED.
+    failed = _runs_of(tmp_path / "home_resumed", "FAILURE")
+    assert failed and not _runs_of(tmp_path / "home_resumed", "STARTED")
+    for run_id, message in failed.items():
+        assert re.fullmatch(r"worker pid \d+ died \(killed\?\) — its partitions are re-run", message), message
+        assert f"run {run_id} marked FAILED: {message}" in again.stdout
+    _assert_rerun_asks_only_what_the_cache_lacked(resumed, reference, before_kill, cached)
+    _assert_outputs_of_an_uninterrupted_run(resumed, reference)
+
+
+def _assert_rerun_asks_only_what_the_cache_lacked(resumed: Path, reference: Path, before_kill: list[dict],
+                                                  cached: set[str]) -> None:
     rerun = _new_trace_lines(resumed, before_kill)
     # Every call answered and cached before the kill comes from the cache: 0 new LLM calls for finished stages.
     new_calls = {t["prompt_hash"] for t in rerun if t["outcome"] == "ok"}
@@ -136,6 +149,8 @@ def test_teacher_cli_killed_mid_batch_resumes_from_the_cache_with_the_outputs_of
     # ...and the rerun asks the model exactly what the uninterrupted run asked and the cache lacked.
     assert new_calls == {t["prompt_hash"] for t in _traces(reference) if t["outcome"] == "ok"} - cached
 
+
+def _assert_outputs_of_an_uninterrupted_run(resumed: Path, reference: Path) -> None:
     assert _temp_files(resumed) == []
     ref, got = reference / "proposer", resumed / "proposer"
     accepted = sorted(p.parent.name for p in ref.glob("*/bt.xml"))
@@ -146,6 +161,87 @@ def test_teacher_cli_killed_mid_batch_resumes_from_the_cache_with_the_outputs_of
         assert (got / name / "subtree_map.json").read_text() == (ref / name / "subtree_map.json").read_text(), name
     assert sorted(p.name for p in (got / "_outcomes").iterdir()) == sorted(p.name for p in (ref / "_outcomes").iterdir())
     assert _proposer_rows(resumed) == _proposer_rows(reference)
+
+
+def _runs_of(home: Path, status: str) -> dict[str, str]:
+    """Run id → the message of its failure (or "") of the runs in ``status`` in the Dagster instance at ``home``."""
+    from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
+
+    with DagsterInstance.from_config(str(home)) as instance:
+        return {r.dagster_run.run_id: next((e.message for e in instance.all_logs(
+                    r.dagster_run.run_id, of_type=DagsterEventType.RUN_FAILURE)), "")
+                for r in instance.get_run_records(RunsFilter(statuses=[DagsterRunStatus[status]]))}
+
+
+def test_teacher_cli_one_of_whose_workers_is_killed_fails_only_its_episodes_and_the_rerun_completes_them(
+        tmp_path, teacher_reference, monkeypatch):
+    """kill -9 of one run worker, the CLI and its other worker alive: that worker's episodes fail with a
+    clear reason and its run ends FAILED; the other run's episodes finish; the same command again does
+    the rest from the cache."""
+    from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
+
+    from resources.run_workers import WORKER_PID_TAG
+    from teacher_assets.manager import RANGE_END_TAG, RANGE_START_TAG
+
+    args, reference = teacher_reference
+    resumed, home = tmp_path / "resumed", tmp_path / "home"
+    home.mkdir()  # the project's instance settings: its "llm" pool, whose slots a killed run must not keep
+    shutil.copyfile(PROJECT_ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    env = _env(resumed, home, tmp_path / "sbx")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    proc = subprocess.Popen([sys.executable, "-m", *args], cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    killed: dict = {}
+    deadline = time.monotonic() + 600
+    while not killed and proc.poll() is None and time.monotonic() < deadline:
+        # Open the instance once the runs are under way (opening it while the CLI creates it races the schema).
+        if (resumed / "traces" / "llm" / "bt_draft").is_dir():
+            with DagsterInstance.get() as instance:
+                order = instance.get_dynamic_partitions("episodes")
+                for record in instance.get_run_records(RunsFilter(statuses=[DagsterRunStatus.STARTED])):
+                    tags = record.dagster_run.tags
+                    if WORKER_PID_TAG not in tags or RANGE_START_TAG not in tags:
+                        continue
+                    episodes = order[order.index(tags[RANGE_START_TAG]):order.index(tags[RANGE_END_TAG]) + 1]
+                    # amid its LLM stages: the architect has answered for one of its episodes
+                    if any((resumed / "traces" / "llm" / "bt_draft" / f"{e}.jsonl").exists() for e in episodes):
+                        os.kill(int(tags[WORKER_PID_TAG]), signal.SIGKILL)
+                        killed = {"pid": tags[WORKER_PID_TAG], "run_id": record.dagster_run.run_id,
+                                  "episodes": episodes}
+                        break
+        time.sleep(0.05)
+    first = proc.communicate(timeout=900)[0]
+    assert killed, f"no worker was killed amid its LLM stages:\n{first}"
+    assert proc.returncode == 1, first  # the CLI itself lived on and said some episodes failed
+    assert "Traceback" not in first, first
+    reason = f"worker pid {killed['pid']} died (killed by SIGKILL) before its run finished"
+    summary = first.split("\nsummary\n", 1)[1]
+    assert f"  failed    {len(killed['episodes'])}\n" in summary
+    for episode in killed["episodes"]:
+        assert f"    - {episode}: {reason}" in summary
+    survivors = sorted(set(EPISODES) - set(killed["episodes"]))
+    assert sorted(p.parent.name for p in (resumed / "proposer").glob("*/bt.xml")) == sorted(
+        name for name in survivors if (reference / "proposer" / name / "bt.xml").exists())
+    # Its run is FAILED already (the CLI saw its worker die), and holds no slot of the llm pool.
+    message = _runs_of(home, "FAILURE")[killed["run_id"]]
+    assert message == f"worker pid {killed['pid']} died (killed?) — its partitions are re-run"
+    assert f"run {killed['run_id']} marked FAILED: {message}" in first
+    with DagsterInstance.get() as instance:
+        assert killed["run_id"] not in instance.event_log_storage.get_concurrency_info("llm").active_run_ids
+    captured = home / "storage" / killed["run_id"] / "compute_logs"  # kept, and closed as a finished run's
+    assert sorted(p.stem for p in captured.glob("*.out")) == sorted(p.stem for p in captured.glob("*.complete")) != []
+    assert _temp_files(resumed) == [] and _temp_files(home) == []
+
+    before_kill = _traces(resumed)
+    cached = {p.stem[:16] for p in (resumed / "cache" / "llm").rglob("*.json")}
+    killed_prompts = {t["prompt_hash"] for t in before_kill
+                      if t["partition"] in killed["episodes"] and t["outcome"] == "ok"}
+    assert killed_prompts and killed_prompts <= cached
+    again = _run(args, env)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "marked FAILED" not in again.stdout  # nothing left to mark
+    _assert_rerun_asks_only_what_the_cache_lacked(resumed, reference, before_kill, cached)
+    _assert_outputs_of_an_uninterrupted_run(resumed, reference)
 
 
 def _new_trace_lines(datasets: Path, before: list[dict]) -> list[dict]:
