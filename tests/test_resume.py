@@ -301,25 +301,39 @@ def _scene_files(datasets: Path) -> dict[str, str]:
     return {str(p.relative_to(root)): p.read_text() for name in ("scene.xml", "task.json") for p in root.rglob(name)}
 
 
+SCENARIO_ARGS = ["benchgen_assets.manager", "generate", "--family", "lever", "--count", "2", "--parallel", "2"]
+
+
+@pytest.fixture(scope="module")
+def scenario_reference(tmp_path_factory):
+    """An uninterrupted scenario CLI run (two levers, two workers) into a datasets root of its own."""
+    from benchgen_assets.sandbox import shutdown_server
+
+    tmp = tmp_path_factory.mktemp("scenarios")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("BENCHGEN_SANDBOX_DIR", str(tmp / "sbx"))
+        try:
+            whole = _run(SCENARIO_ARGS, _env(tmp / "reference", tmp / "home_reference", tmp / "sbx"))
+            assert whole.returncode == 0, whole.stdout + whole.stderr
+        finally:
+            shutdown_server()
+    assert len([k for k in _scene_files(tmp / "reference") if k.endswith("scene.xml")]) >= 2
+    return tmp / "reference"
+
+
 def test_scenario_cli_whose_build_server_is_killed_mid_batch_reruns_to_the_outputs_of_an_uninterrupted_run(
-        tmp_path, monkeypatch):
+        tmp_path, monkeypatch, scenario_reference):
     from benchgen_assets.sandbox import server_status, shutdown_server
 
-    args = ["benchgen_assets.manager", "generate", "--family", "lever", "--count", "2", "--parallel", "2"]
-    reference, resumed = tmp_path / "reference", tmp_path / "resumed"
-    sandboxes = [tmp_path / "sbx_reference", tmp_path / "sbx_resumed"]
+    resumed, sandbox = tmp_path / "resumed", tmp_path / "sbx_resumed"
     try:
-        whole = _run(args, _env(reference, tmp_path / "home_reference", sandboxes[0]))
-        assert whole.returncode == 0, whole.stdout + whole.stderr
-        assert len([k for k in _scene_files(reference) if k.endswith("scene.xml")]) >= 2
-
-        env = _env(resumed, tmp_path / "home_resumed", sandboxes[1])
-        monkeypatch.setenv("BENCHGEN_SANDBOX_DIR", str(sandboxes[1]))
-        proc = subprocess.Popen([sys.executable, "-m", *args], cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True)
+        env = _env(resumed, tmp_path / "home_resumed", sandbox)
+        monkeypatch.setenv("BENCHGEN_SANDBOX_DIR", str(sandbox))
+        proc = subprocess.Popen([sys.executable, "-m", *SCENARIO_ARGS], cwd=PROJECT_ROOT, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         deadline, killed = time.monotonic() + 600, None
         while killed is None and proc.poll() is None and time.monotonic() < deadline:
-            status = server_status() if (sandboxes[1] / "server.sock").exists() else None
+            status = server_status() if (sandbox / "server.sock").exists() else None
             if status and status.get("jobs_started", 0) >= 1:  # a build is under way
                 os.kill(status["pid"], signal.SIGKILL)
                 killed = status["pid"]
@@ -329,15 +343,71 @@ def test_scenario_cli_whose_build_server_is_killed_mid_batch_reruns_to_the_outpu
         # The CLI either restarted the server and finished, or failed its scenarios with a clear error.
         assert "Traceback" not in first, first
 
-        again = _run(args, env)
+        again = _run(SCENARIO_ARGS, env)
         assert again.returncode == 0, again.stdout + again.stderr
         assert status_pid_changed(killed)
         assert _temp_files(resumed / "benchmarks") == []
-        assert _scene_files(resumed) == _scene_files(reference)
+        assert _scene_files(resumed) == _scene_files(scenario_reference)
     finally:
-        for sandbox in sandboxes:
-            monkeypatch.setenv("BENCHGEN_SANDBOX_DIR", str(sandbox))
-            shutdown_server()
+        shutdown_server()
+
+
+def test_scenario_cli_one_of_whose_workers_is_killed_fails_only_its_scenario_and_the_rerun_completes_it(
+        tmp_path, monkeypatch, scenario_reference):
+    """kill -9 of one of the two run workers (one scenario each) once its scenario's agents have answered:
+    that scenario fails with a clear reason and its run ends FAILED, the other is built; the same command
+    again builds the first from the cache."""
+    from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
+
+    from benchgen_assets.sandbox import shutdown_server
+    from resources.run_workers import WORKER_PID_TAG
+
+    resumed, home, sandbox = tmp_path / "resumed", tmp_path / "home", tmp_path / "sbx"
+    env = _env(resumed, home, sandbox)
+    monkeypatch.setenv("BENCHGEN_SANDBOX_DIR", str(sandbox))
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", *SCENARIO_ARGS], cwd=PROJECT_ROOT, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        killed: dict = {}
+        deadline = time.monotonic() + 600
+        while not killed and proc.poll() is None and time.monotonic() < deadline:
+            traces = resumed / "traces" / "llm"
+            if traces.is_dir():  # the runs are under way: the instance exists
+                with DagsterInstance.get() as instance:
+                    for record in instance.get_run_records(RunsFilter(statuses=[DagsterRunStatus.STARTED])):
+                        tags = record.dagster_run.tags
+                        scenario = tags.get("dagster/partition")
+                        if WORKER_PID_TAG in tags and scenario and any(traces.glob(f"*/{scenario}.jsonl")):
+                            os.kill(int(tags[WORKER_PID_TAG]), signal.SIGKILL)
+                            killed = {"pid": tags[WORKER_PID_TAG], "run_id": record.dagster_run.run_id,
+                                      "scenario": scenario}
+                            break
+            time.sleep(0.05)
+        first = proc.communicate(timeout=900)[0]
+        assert killed, f"no worker was killed once its agents had answered:\n{first}"
+        assert proc.returncode == 1 and "Traceback" not in first, first
+        assert (f"FAILED {killed['scenario']}: worker pid {killed['pid']} died (killed by SIGKILL) before its run "
+                "finished") in first.split("== summary ==", 1)[1]
+        others = {k for k in _scene_files(scenario_reference) if not k.startswith(f"{killed['scenario']}/")}
+        assert others and others <= set(_scene_files(resumed))  # the other worker's scenario was built
+        message = _runs_of(home, "FAILURE")[killed["run_id"]]
+        assert message == f"worker pid {killed['pid']} died (killed?) — its partitions are re-run"
+        assert f"run {killed['run_id']} marked FAILED: {message}" in first
+        assert _temp_files(resumed / "benchmarks") == [] and _temp_files(home) == []
+
+        before_kill = _traces(resumed)
+        asked = {t["prompt_hash"] for t in before_kill if t["partition"] == killed["scenario"] and t["outcome"] == "ok"}
+        assert asked
+        again = _run(SCENARIO_ARGS, env)
+        assert again.returncode == 0, again.stdout + again.stderr
+        rerun = _new_trace_lines(resumed, before_kill)
+        assert not {t["prompt_hash"] for t in rerun if t["outcome"] == "ok"} & asked  # from the cache instead
+        assert {t["prompt_hash"] for t in rerun if t["outcome"] == "cache_hit"} >= asked
+        assert _temp_files(resumed / "benchmarks") == []
+        assert _scene_files(resumed) == _scene_files(scenario_reference)
+    finally:
+        shutdown_server()
 
 
 def status_pid_changed(killed: int) -> bool:
