@@ -178,10 +178,7 @@ def test_teacher_cli_one_of_whose_workers_is_killed_fails_only_its_episodes_and_
     """kill -9 of one run worker, the CLI and its other worker alive: that worker's episodes fail with a
     clear reason and its run ends FAILED; the other run's episodes finish; the same command again does
     the rest from the cache."""
-    from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
-
-    from resources.run_workers import WORKER_PID_TAG
-    from teacher_assets.manager import RANGE_END_TAG, RANGE_START_TAG
+    from dagster import DagsterInstance
 
     args, reference = teacher_reference
     resumed, home = tmp_path / "resumed", tmp_path / "home"
@@ -189,37 +186,15 @@ def test_teacher_cli_one_of_whose_workers_is_killed_fails_only_its_episodes_and_
     shutil.copyfile(PROJECT_ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
     env = _env(resumed, home, tmp_path / "sbx")
     monkeypatch.setenv("DAGSTER_HOME", str(home))
-    proc = subprocess.Popen([sys.executable, "-m", *args], cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    killed: dict = {}
-    deadline = time.monotonic() + 600
-    while not killed and proc.poll() is None and time.monotonic() < deadline:
-        # Open the instance once the runs are under way (opening it while the CLI creates it races the schema).
-        if (resumed / "traces" / "llm" / "bt_draft").is_dir():
-            with DagsterInstance.get() as instance:
-                order = instance.get_dynamic_partitions("episodes")
-                for record in instance.get_run_records(RunsFilter(statuses=[DagsterRunStatus.STARTED])):
-                    tags = record.dagster_run.tags
-                    if WORKER_PID_TAG not in tags or RANGE_START_TAG not in tags:
-                        continue
-                    episodes = order[order.index(tags[RANGE_START_TAG]):order.index(tags[RANGE_END_TAG]) + 1]
-                    # amid its LLM stages: the architect has answered for one of its episodes
-                    if any((resumed / "traces" / "llm" / "bt_draft" / f"{e}.jsonl").exists() for e in episodes):
-                        os.kill(int(tags[WORKER_PID_TAG]), signal.SIGKILL)
-                        killed = {"pid": tags[WORKER_PID_TAG], "run_id": record.dagster_run.run_id,
-                                  "episodes": episodes}
-                        break
-        time.sleep(0.05)
-    first = proc.communicate(timeout=900)[0]
-    assert killed, f"no worker was killed amid its LLM stages:\n{first}"
-    assert proc.returncode == 1, first  # the CLI itself lived on and said some episodes failed
+    killed, returncode, first = _kill_one_worker(args, env, resumed, "episodes")
+    assert returncode == 1, first  # the CLI itself lived on and said some episodes failed
     assert "Traceback" not in first, first
     reason = f"worker pid {killed['pid']} died (killed by SIGKILL) before its run finished"
     summary = first.split("\nsummary\n", 1)[1]
-    assert f"  failed    {len(killed['episodes'])}\n" in summary
-    for episode in killed["episodes"]:
+    assert f"  failed    {len(killed['partitions'])}\n" in summary
+    for episode in killed["partitions"]:
         assert f"    - {episode}: {reason}" in summary
-    survivors = sorted(set(EPISODES) - set(killed["episodes"]))
+    survivors = sorted(set(EPISODES) - set(killed["partitions"]))
     assert sorted(p.parent.name for p in (resumed / "proposer").glob("*/bt.xml")) == sorted(
         name for name in survivors if (reference / "proposer" / name / "bt.xml").exists())
     # Its run is FAILED already (the CLI saw its worker die), and holds no slot of the llm pool.
@@ -235,13 +210,47 @@ def test_teacher_cli_one_of_whose_workers_is_killed_fails_only_its_episodes_and_
     before_kill = _traces(resumed)
     cached = {p.stem[:16] for p in (resumed / "cache" / "llm").rglob("*.json")}
     killed_prompts = {t["prompt_hash"] for t in before_kill
-                      if t["partition"] in killed["episodes"] and t["outcome"] == "ok"}
+                      if t["partition"] in killed["partitions"] and t["outcome"] == "ok"}
     assert killed_prompts and killed_prompts <= cached
     again = _run(args, env)
     assert again.returncode == 0, again.stdout + again.stderr
     assert "marked FAILED" not in again.stdout  # nothing left to mark
     _assert_rerun_asks_only_what_the_cache_lacked(resumed, reference, before_kill, cached)
     _assert_outputs_of_an_uninterrupted_run(resumed, reference)
+
+
+def _kill_one_worker(args, env, datasets: Path, partitions_name: str) -> tuple[dict, int, str]:
+    """Run the CLI and, once one of its runs has traced an LLM call for one of its partitions, SIGKILL that
+    run's worker alone (by the run's worker tag). The killed ``{"pid", "run_id", "partitions"}``, the
+    CLI's return code and its output."""
+    from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
+
+    from resources.run_workers import WORKER_PID_TAG
+    from teacher_assets.manager import RANGE_END_TAG, RANGE_START_TAG
+
+    proc = subprocess.Popen([sys.executable, "-m", *args], cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    traces, killed = datasets / "traces" / "llm", {}
+    deadline = time.monotonic() + 600
+    while not killed and proc.poll() is None and time.monotonic() < deadline:
+        if traces.is_dir():  # the runs are under way (opening the instance while the CLI creates it races)
+            with DagsterInstance.get() as instance:
+                for record in instance.get_run_records(RunsFilter(statuses=[DagsterRunStatus.STARTED])):
+                    tags = record.dagster_run.tags
+                    if RANGE_START_TAG in tags:
+                        order = instance.get_dynamic_partitions(partitions_name)
+                        partitions = order[order.index(tags[RANGE_START_TAG]):order.index(tags[RANGE_END_TAG]) + 1]
+                    else:
+                        partitions = [tags.get("dagster/partition")]
+                    if WORKER_PID_TAG in tags and any(any(traces.glob(f"*/{p}.jsonl")) for p in partitions):
+                        os.kill(int(tags[WORKER_PID_TAG]), signal.SIGKILL)
+                        killed = {"pid": tags[WORKER_PID_TAG], "run_id": record.dagster_run.run_id,
+                                  "partitions": partitions}
+                        break
+        time.sleep(0.05)
+    first = proc.communicate(timeout=900)[0]
+    assert killed, f"no worker was killed once its run had called the LLM:\n{first}"
+    return killed, proc.returncode, first
 
 
 def _new_trace_lines(datasets: Path, before: list[dict]) -> list[dict]:
@@ -357,39 +366,20 @@ def test_scenario_cli_one_of_whose_workers_is_killed_fails_only_its_scenario_and
     """kill -9 of one of the two run workers (one scenario each) once its scenario's agents have answered:
     that scenario fails with a clear reason and its run ends FAILED, the other is built; the same command
     again builds the first from the cache."""
-    from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
-
+    from benchgen_assets.defs.partitions import SCENARIOS
     from benchgen_assets.sandbox import shutdown_server
-    from resources.run_workers import WORKER_PID_TAG
 
     resumed, home, sandbox = tmp_path / "resumed", tmp_path / "home", tmp_path / "sbx"
     env = _env(resumed, home, sandbox)
     monkeypatch.setenv("BENCHGEN_SANDBOX_DIR", str(sandbox))
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     try:
-        proc = subprocess.Popen([sys.executable, "-m", *SCENARIO_ARGS], cwd=PROJECT_ROOT, env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        killed: dict = {}
-        deadline = time.monotonic() + 600
-        while not killed and proc.poll() is None and time.monotonic() < deadline:
-            traces = resumed / "traces" / "llm"
-            if traces.is_dir():  # the runs are under way: the instance exists
-                with DagsterInstance.get() as instance:
-                    for record in instance.get_run_records(RunsFilter(statuses=[DagsterRunStatus.STARTED])):
-                        tags = record.dagster_run.tags
-                        scenario = tags.get("dagster/partition")
-                        if WORKER_PID_TAG in tags and scenario and any(traces.glob(f"*/{scenario}.jsonl")):
-                            os.kill(int(tags[WORKER_PID_TAG]), signal.SIGKILL)
-                            killed = {"pid": tags[WORKER_PID_TAG], "run_id": record.dagster_run.run_id,
-                                      "scenario": scenario}
-                            break
-            time.sleep(0.05)
-        first = proc.communicate(timeout=900)[0]
-        assert killed, f"no worker was killed once its agents had answered:\n{first}"
-        assert proc.returncode == 1 and "Traceback" not in first, first
-        assert (f"FAILED {killed['scenario']}: worker pid {killed['pid']} died (killed by SIGKILL) before its run "
+        killed, returncode, first = _kill_one_worker(SCENARIO_ARGS, env, resumed, SCENARIOS)
+        (scenario,) = killed["partitions"]
+        assert returncode == 1 and "Traceback" not in first, first
+        assert (f"FAILED {scenario}: worker pid {killed['pid']} died (killed by SIGKILL) before its run "
                 "finished") in first.split("== summary ==", 1)[1]
-        others = {k for k in _scene_files(scenario_reference) if not k.startswith(f"{killed['scenario']}/")}
+        others = {k for k in _scene_files(scenario_reference) if not k.startswith(f"{scenario}/")}
         assert others and others <= set(_scene_files(resumed))  # the other worker's scenario was built
         message = _runs_of(home, "FAILURE")[killed["run_id"]]
         assert message == f"worker pid {killed['pid']} died (killed?) — its partitions are re-run"
@@ -397,7 +387,7 @@ def test_scenario_cli_one_of_whose_workers_is_killed_fails_only_its_scenario_and
         assert _temp_files(resumed / "benchmarks") == [] and _temp_files(home) == []
 
         before_kill = _traces(resumed)
-        asked = {t["prompt_hash"] for t in before_kill if t["partition"] == killed["scenario"] and t["outcome"] == "ok"}
+        asked = {t["prompt_hash"] for t in before_kill if t["partition"] == scenario and t["outcome"] == "ok"}
         assert asked
         again = _run(SCENARIO_ARGS, env)
         assert again.returncode == 0, again.stdout + again.stderr
