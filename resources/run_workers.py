@@ -24,7 +24,10 @@ def worker_tags() -> dict[str, str]:
 
 
 def worker_died_message(pid: int, exitcode: Optional[int] = None) -> str:
-    how = f"killed by {signal.Signals(-exitcode).name}" if exitcode and exitcode < 0 else "killed?"
+    if exitcode is None:  # found dead later, by another process: how it ended is not known
+        how = "killed?"
+    else:
+        how = f"killed by {signal.Signals(-exitcode).name}" if exitcode < 0 else f"exit code {exitcode}"
     return f"worker pid {pid} died ({how})"
 
 
