@@ -70,12 +70,26 @@ def _close_captured_logs(instance, run_id: str) -> None:
         Path(manager.complete_artifact_path([run_id, "compute_logs", captured.stem])).touch()
 
 
+def _die_with_parent() -> bool:
+    """Have the kernel SIGKILL this process when its parent dies (Linux ``PR_SET_PDEATHSIG``): a CLI
+    killed alone takes its workers with it, instead of leaving them writing on beside a rerun."""
+    import ctypes
+
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL) == 0  # 1: PR_SET_PDEATHSIG
+    except (AttributeError, OSError):  # not Linux
+        return False
+
+
 def _serve(conn) -> None:
     """A worker: run each task the parent sends, send back (result, None) or (None, error text)."""
     parent = os.getppid()
+    watch_parent = not _die_with_parent()
+    if os.getppid() != parent:  # the parent died before the kernel was told to kill us with it
+        return
     while True:
-        # Forked workers hold copies of the parent's pipe ends, so a killed parent is not always an EOF.
-        while not conn.poll(1.0):
+        # Elsewhere: forked workers hold copies of the parent's pipe ends, so a dead parent is not an EOF.
+        while watch_parent and not conn.poll(1.0):
             if os.getppid() != parent:
                 return
         try:

@@ -37,8 +37,9 @@ def _run(args, env) -> subprocess.CompletedProcess:
                           timeout=900)
 
 
-def _kill_when(args, env, ready, what: str, timeout: float = 600) -> None:
-    """Start the CLI in a process group of its own, wait until ``ready()``, then SIGKILL the whole group."""
+def _kill_when(args, env, ready, what: str, timeout: float = 600, whole_group: bool = True) -> None:
+    """Start the CLI in a process group of its own, wait until ``ready()``, then SIGKILL the whole group,
+    or the CLI process alone (its workers must then die with it)."""
     proc = subprocess.Popen([sys.executable, "-m", *args], cwd=PROJECT_ROOT, env=env, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + timeout
@@ -51,22 +52,33 @@ def _kill_when(args, env, ready, what: str, timeout: float = 600) -> None:
             time.sleep(0.05)
     finally:
         try:
-            os.killpg(proc.pid, signal.SIGKILL)
+            os.killpg(proc.pid, signal.SIGKILL) if whole_group else proc.kill()
         except ProcessLookupError:
             pass
         proc.wait()
-        _wait_group_gone(proc.pid)
+        gone = _wait_group_gone(proc.pid)
+        if not gone:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert gone, "workers of the killed CLI lived on"
 
 
-def _wait_group_gone(pgid: int, timeout: float = 10) -> None:
-    """Until the killed workers have exited (as a user who runs the command again a moment later)."""
+def _wait_group_gone(pgid: int, timeout: float = 30) -> bool:
+    """Until the killed workers have exited (as a user who runs the command again a moment later); a
+    zombie not reaped yet counts as gone."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return
+        if not [stat for stat in Path("/proc").glob("[0-9]*/stat") if _in_group_and_running(stat, pgid)]:
+            return True
         time.sleep(0.05)
+    return False
+
+
+def _in_group_and_running(stat: Path, pgid: int) -> bool:
+    try:
+        state, _ppid, group = stat.read_text().rsplit(")", 1)[1].split()[:3]
+    except (OSError, IndexError):  # exited meanwhile
+        return False
+    return int(group) == pgid and state != "Z"
 
 
 def _temp_files(root: Path) -> list[Path]:
@@ -106,8 +118,11 @@ def teacher_reference(tmp_path_factory):
 
 
 # Where the kill lands: amid the LLM stages (the first trace of the architect), or amid the writes of
-# the episodes' outputs (the first outcome record).
-KILL_POINTS = {"llm_stages": ("traces/llm/bt_draft", "*.jsonl"), "output_writes": ("proposer/_outcomes", "*.json")}
+# the episodes' outputs (the first outcome record); and whether it hits the CLI's whole process group or
+# the CLI process alone (its workers die with it, as the kernel is told to kill them when it dies).
+KILL_POINTS = {"llm_stages": ("traces/llm/bt_draft", "*.jsonl", True),
+               "output_writes": ("proposer/_outcomes", "*.json", True),
+               "cli_process_alone": ("traces/llm/bt_draft", "*.jsonl", False)}
 
 
 @pytest.mark.parametrize("kill_point", list(KILL_POINTS))
@@ -116,8 +131,9 @@ def test_teacher_cli_killed_mid_batch_resumes_from_the_cache_with_the_outputs_of
     args, reference = teacher_reference
     resumed = tmp_path / "resumed"
     env = _env(resumed, tmp_path / "home_resumed", tmp_path / "sbx")
-    folder, pattern = KILL_POINTS[kill_point]
-    _kill_when(args, env, lambda: (resumed / folder).is_dir() and any((resumed / folder).glob(pattern)), folder)
+    folder, pattern, whole_group = KILL_POINTS[kill_point]
+    _kill_when(args, env, lambda: (resumed / folder).is_dir() and any((resumed / folder).glob(pattern)), folder,
+               whole_group=whole_group)
     assert not (resumed / "proposer" / "proposer_dataset.parquet").exists()  # killed before the end
     before_kill = _traces(resumed)
     answered = {t["prompt_hash"] for t in before_kill if t["outcome"] == "ok"}
