@@ -3,14 +3,18 @@
     .venv/bin/python bench/bench_scale.py [--copies 6] [--workers 2] [--repeat 2] [--write]
     .venv/bin/python bench/bench_scale.py --hosted [--pools 1,4,16] [--latency 1-3] [--max-rpm 600] [--hosted-episodes 12]
     .venv/bin/python bench/bench_scale.py --partitions 1000 [--backfill] [--write]
+    .venv/bin/python bench/bench_scale.py --faults 0.3 [--fault-episodes 200] [--fault-scenarios 50] [--write]
 
 Default: ``--copies`` copies of every shipped sample episode (6 × 14 = 84), each path on a fresh
 Dagster home and datasets root (cold LLM cache; copies of one sample share its cache entries):
 
-1. through Dagster: ``teacher_assets.manager.run`` — partition-range runs, one per worker process,
-   then ``proposer_dataset``;
-2. direct: the same ``--workers`` spawned processes run the same stages, checks and writes per
-   episode with no Dagster, then the parent writes the proposer dataset.
+1. through Dagster: ``python -m teacher_assets.manager run`` — partition-range runs, one per forked
+   worker process, then ``proposer_dataset``;
+2. direct: a fresh Python process that starts the same way (imports and litellm once, then
+   ``--workers`` forked processes) and runs the same stages, checks and writes per episode with no
+   Dagster, then writes the proposer dataset.
+
+Each path is a process of its own, so both pay their imports and start-up.
 
 The paths alternate (Dagster, direct, Dagster, …) so load drifts hit both; the ratio is taken per
 repeat, on wall time and on CPU time (parent + workers: less sensitive to other load).
@@ -24,13 +28,22 @@ requests-per-minute cap, on ``--hosted-episodes`` distinct episodes.
 no two share LLM calls) added as dynamic partitions of a fresh SQLite instance; the latency of the
 UI's asset partition status query for ``bt_score`` on a real ``dagster-webserver`` and the
 webserver's memory; with ``--backfill``, all N through ``teacher_assets.manager.run`` (range runs),
-then the query again. ``--write`` replaces the "Scale" sections of bench/RESULTS.md.
+then the query again.
+
+``--faults RATE``: the teacher CLI over ``--fault-episodes`` reworded episodes and the scenario CLI over
+``--fault-scenarios`` scenarios, each with ``--faults RATE`` (malformed replies, timeouts, 429s from the
+offline author; the client's default retries, a short backoff), on fresh instances: every partition's
+outcome (accepted / skipped or rejected with a reason / failed, by cause) from the Dagster instance,
+the injected faults counted in the LLM traces, leftover ``.tmp`` files, wall time and load.
+
+``--write`` replaces the "Scale" sections of bench/RESULTS.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import io
+import json
 import math
 import multiprocessing
 import os
@@ -41,6 +54,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -100,20 +114,31 @@ class fresh_instance:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-def through_dagster(episodes: Path, workers: int) -> dict:
-    from teacher_assets.manager import RunOptions, run
+def _timed(cmd: list[str]) -> tuple[str, float, float]:
+    """Run one path as a fresh Python process (imports and worker start included): stdout, wall, CPU."""
+    import subprocess
 
+    started, cpu = time.monotonic(), cpu_seconds()
+    done = subprocess.run(cmd, cwd=ROOT, env=os.environ.copy(), capture_output=True, text=True)
+    wall, cpu = time.monotonic() - started, cpu_seconds() - cpu
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed ({done.returncode}):\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
+    return done.stdout, wall, cpu
+
+
+def through_dagster(episodes: Path, workers: int) -> dict:
+    """The teacher CLI, end to end: range runs in forked workers, then ``proposer_dataset``."""
     with fresh_instance():
-        started, cpu = time.monotonic(), cpu_seconds()
-        result = run(episodes, workers=workers, out=io.StringIO(), options=RunOptions(episodes_dir=str(episodes)))
-        wall, cpu = time.monotonic() - started, cpu_seconds() - cpu
-    statuses = [r["status"] for r in result["runs"]]
-    return {"wall_s": wall, "cpu_s": cpu, "episodes": len(statuses), "accepted": statuses.count("accepted"),
-            "failed": statuses.count("failed")}
+        stdout, wall, cpu = _timed([sys.executable, "-m", "teacher_assets.manager", "run", "--episodes", str(episodes),
+                                    "--workers", str(workers)])
+    counts = {m[0]: int(m[1]) for m in (line.split() for line in stdout.splitlines())
+              if len(m) == 2 and m[0] in ("accepted", "skipped", "invalid", "rejected", "failed")}
+    return {"wall_s": wall, "cpu_s": cpu, "episodes": sum(counts.values()), "accepted": counts.get("accepted", 0),
+            "failed": counts.get("failed", 0)}
 
 
 def _direct_batch(episodes_dir: str, ids: list[str]) -> list[str]:
-    """What the episode assets and checks do for these episodes, as plain calls (a spawned worker)."""
+    """What the episode assets and checks do for these episodes, as plain calls (a forked worker)."""
     from resources.llm import LLMClient, LLMSettings
     from resources.paths import datasets_root
     from teacher_assets import pipeline as p
@@ -140,20 +165,35 @@ def _direct_batch(episodes_dir: str, ids: list[str]) -> list[str]:
     return statuses
 
 
-def direct(episodes: Path, workers: int) -> dict:
+def direct_path(episodes: Path, workers: int) -> None:
+    """The direct path's own process: the same start as the CLI (imports and litellm once, then fork
+    ``workers`` processes), the same stages, checks and writes per episode, then the proposer dataset."""
+    import json
+
+    import teacher_assets.pipeline  # noqa: F401
+    import teacher_assets.tree_checks  # noqa: F401
+    from resources.llm.client import warm_up_litellm
     from resources.paths import datasets_root
     from teacher_assets.manager import episode_ids
     from teacher_assets.pipeline import write_proposer_dataset
 
+    warm_up_litellm()
+    ids = episode_ids(episodes, io.StringIO())
+    size = math.ceil(len(ids) / workers)
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        batches = pool.map(_direct_batch, [str(episodes)] * workers, [ids[i:i + size] for i in range(0, len(ids), size)])
+        statuses = [s for batch in batches for s in batch]
+    write_proposer_dataset(datasets_root() / "proposer")
+    print(json.dumps(statuses))
+
+
+def direct(episodes: Path, workers: int) -> dict:
+    import json
+
     with fresh_instance():
-        started, cpu = time.monotonic(), cpu_seconds()
-        ids = episode_ids(episodes, io.StringIO())
-        size = math.ceil(len(ids) / workers)
-        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            batches = pool.map(_direct_batch, [str(episodes)] * workers, [ids[i:i + size] for i in range(0, len(ids), size)])
-            statuses = [s for batch in batches for s in batch]
-        write_proposer_dataset(datasets_root() / "proposer")
-        wall, cpu = time.monotonic() - started, cpu_seconds() - cpu
+        stdout, wall, cpu = _timed([sys.executable, str(Path(__file__).resolve()), "--direct-path", str(episodes),
+                                    "--workers", str(workers)])
+    statuses = json.loads(stdout.strip().splitlines()[-1])
     return {"wall_s": wall, "cpu_s": cpu, "episodes": len(statuses), "accepted": statuses.count("accepted"),
             "failed": statuses.count("failed")}
 
@@ -378,6 +418,141 @@ def render_partitions(args, result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def faults_heading(rate: float) -> str:
+    return f"## Scale: {rate * 100:g} % injected faults"
+
+
+def fault_cause(error: str) -> str:
+    """What made an agent call fail for good, in a word (the full error is in the instance and the CLI)."""
+    for marker, cause in (("injected timeout", "timeout"), ("injected rate limit", "rate limit (429)"),
+                          ("gave no valid", "unparseable replies")):
+        if marker in error:
+            return cause
+    return error[:120]
+
+
+def trace_counts(datasets: Path) -> dict:
+    """LLM requests sent (attempts: each ends ok, provider_error or error), cache hits, and the faults injected."""
+    from tests.outcomes import injected_faults
+
+    outcomes = Counter(json.loads(line)["outcome"] for path in (datasets / "traces" / "llm").rglob("*.jsonl")
+                       for line in path.read_text().splitlines())
+    return {"attempts": outcomes["ok"] + outcomes["provider_error"] + outcomes["error"],
+            "cache_hits": outcomes["cache_hit"], "injected": dict(injected_faults(datasets))}
+
+
+def teacher_with_faults(args) -> dict:
+    from resources.llm_options import LLMOptions
+    from resources.paths import datasets_root
+    from teacher_assets.manager import RunOptions, run
+    from tests.outcomes import latest_metadata
+
+    with tempfile.TemporaryDirectory(prefix="bench-faults-episodes-") as tmp, fresh_instance() as inst:
+        episodes = reworded_episodes(Path(tmp), args.fault_episodes)
+        before, started = load(), time.monotonic()
+        result = run(episodes, workers=args.workers, out=io.StringIO(), options=RunOptions(
+            episodes_dir=str(episodes), llm=LLMOptions(faults=args.faults, backoff_s=args.fault_backoff_s)))
+        wall = time.monotonic() - started
+        score = latest_metadata(inst / "dagster_home", "bt_score")
+        outcomes = Counter(r["status"] for r in result["runs"])
+        causes = Counter(fault_cause(r["reason"]) for r in result["runs"] if r["status"] == "failed")
+        return {"partitions": len(result["runs"]), "outcomes": dict(outcomes), "failed_by_cause": dict(causes),
+                "in_instance": sum(1 for r in result["runs"] if score.get(r["episode_id"], {}).get("episode_status") == r["status"]),
+                "tmp_files": len([p for p in datasets_root().rglob("*") if p.name.endswith(".tmp")]),
+                **trace_counts(datasets_root()), "wall_s": wall, "load": f"{before} / {load()}"}
+
+
+def scenarios_with_faults(args) -> dict:
+    """The scenario CLI as a user runs it (a subprocess), then each partition's outcome from the instance."""
+    import subprocess
+
+    from benchgen_assets.defs.assets import FAILED_KEY, FAILED_STAGE_KEY
+    from benchgen_assets.manager import SCENARIO_STEPS
+    from benchgen_assets.sandbox import shutdown_server
+    from resources.paths import datasets_root
+    from tests.outcomes import latest_metadata
+
+    with fresh_instance() as inst:
+        os.environ["BENCHGEN_SANDBOX_DIR"] = str(inst / "sandbox")  # a build server of its own, stopped below
+        cmd = [sys.executable, "-m", "benchgen_assets.manager", "generate", "--tier", str(args.fault_tier),
+               "--count", str(args.fault_scenarios), "--faults", str(args.faults),
+               "--llm-backoff-s", str(args.fault_backoff_s)]
+        before, started = load(), time.monotonic()
+        done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+        wall = time.monotonic() - started
+        try:
+            if done.returncode not in (0, 1):
+                raise RuntimeError(f"{' '.join(cmd)} exited {done.returncode}:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
+            home = inst / "dagster_home"
+            stages = {step: latest_metadata(home, step) for step in SCENARIO_STEPS}
+            outcomes, causes = Counter(), Counter()
+            for sid, preview in stages["scenario_preview"].items():
+                if preview.get("rendered"):
+                    outcomes["accepted"] += 1
+                    continue
+                raised = [md[FAILED_KEY] for step, by_sid in stages.items() if (md := by_sid.get(sid, {}))
+                          and md.get(FAILED_STAGE_KEY) == step]
+                if raised:
+                    outcomes["failed"] += 1
+                    causes[fault_cause(raised[0])] += 1
+                else:  # no valid variant: the blocking checks said no
+                    outcomes["rejected"] += 1
+            return {"partitions": args.fault_scenarios, "outcomes": dict(outcomes), "failed_by_cause": dict(causes),
+                    "in_instance": len(stages["scenario_preview"]),
+                    "tmp_files": len([p for p in datasets_root().rglob("*") if p.name.endswith(".tmp")]),
+                    **trace_counts(datasets_root()), "wall_s": wall, "load": f"{before} / {load()}",
+                    "cli_summary": next((line for line in done.stdout.splitlines() if line.startswith("scenarios:")), "")}
+        finally:
+            shutdown_server()
+            os.environ.pop("BENCHGEN_SANDBOX_DIR")
+
+
+def with_faults(args) -> dict:
+    rows = {}
+    for name, measure in (("teacher", teacher_with_faults), ("scenarios", scenarios_with_faults)):
+        rows[name] = measure(args)
+        print(f"{name}: {rows[name]}", flush=True)
+    return rows
+
+
+def render_faults(args, rows: dict) -> str:
+    lines = [
+        faults_heading(args.faults),
+        "",
+        f"Command: `.venv/bin/python bench/bench_scale.py --faults {args.faults:g} --fault-episodes {args.fault_episodes} "
+        f"--fault-scenarios {args.fault_scenarios} --fault-tier {args.fault_tier} --workers {args.workers} --write`",
+        "",
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, 2 cores shared with other sessions. Both CLIs with "
+        f"`--faults {args.faults:g} --llm-backoff-s {args.fault_backoff_s:g}`: {args.faults:.0%} of the LLM requests get "
+        "a malformed reply, a timeout or a 429 from the offline author; the client's default retries (4 on provider "
+        "errors, 3 replies on unparseable ones). Teacher: `teacher_assets.manager run --workers "
+        f"{args.workers}` over {args.fault_episodes} reworded sample episodes; scenarios: `benchgen_assets.manager "
+        f"generate --tier {args.fault_tier} --count {args.fault_scenarios}` (3 variants each). Fresh Dagster home, datasets "
+        "root and LLM cache each. Outcomes are read back from the Dagster instance (latest materialization per "
+        "partition); \"in the instance\" counts the partitions whose outcome is recorded there; injected faults "
+        "are counted in the LLM traces (a cache hit is no request: copies of one sample, and scenarios of one "
+        "family, share prompts).",
+        "",
+        "| factory | partitions | in the instance | accepted | skipped / rejected (with reason) | failed (cause) | "
+        "LLM requests (+ cache hits) | injected timeout / 429 / malformed | `.tmp` left | wall | load before / after |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, r in rows.items():
+        o, inj = r["outcomes"], r["injected"]
+        other = ", ".join(f"{k} {v}" for k, v in sorted(o.items()) if k not in ("accepted", "failed")) or "0"
+        failed = f"{o.get('failed', 0)}" + (f" ({', '.join(f'{k}: {v}' for k, v in sorted(r['failed_by_cause'].items()))})"
+                                           if r["failed_by_cause"] else "")
+        injected = sum(inj.values())
+        lines.append(f"| {name} | {r['partitions']} | {r['in_instance']} | {o.get('accepted', 0)} | {other} | {failed} | "
+                     f"{r['attempts']} (+{r['cache_hits']}) | {inj.get('timeout', 0)} / {inj.get('rate_limit', 0)} / {inj.get('malformed', 0)} "
+                     f"({injected / max(1, r['attempts']):.0%} of requests) | {r['tmp_files']} | {r['wall_s']:.0f} s | {r['load']} |")
+    lines += ["", "A failed partition's error names the stage, the agent, the partition and the cause (e.g. "
+              "`scene_report raised LLMCallError: agent 'teacher.scene_analysis' (asset scene_report, partition …) "
+              "failed, gave up after 5 attempts: Timeout: … injected timeout`); `tests/test_faults.py` checks every "
+              "partition against this on a smaller batch with fewer retries."]
+    return "\n".join(lines) + "\n"
+
+
 def render(args, result: dict) -> str:
     rows = result["rows"]
     n = rows[0]["dagster"]["episodes"]
@@ -389,7 +564,7 @@ def render(args, result: dict) -> str:
         "",
         f"Machine: 2 cores, 24 GiB, no GPU ({platform.python_version()}), {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. "
         f"{n} episodes ({args.copies} copies of each shipped sample), offline teacher, cold caches, fresh "
-        f"Dagster home per measurement, {args.workers} worker processes in both paths (spawned; imports included). "
+        f"Dagster home per measurement, each path a fresh process with {args.workers} forked workers (imports and start-up included). "
         "Load average (1 min) before Dagster / before direct / after, per repeat.",
         "",
         "| repeat | load | Dagster wall | Dagster episodes/min | direct wall | direct episodes/min | wall ratio | CPU ratio | accepted (D / direct) |",
@@ -418,9 +593,25 @@ def main() -> int:
     ap.add_argument("--hosted-episodes", type=int, default=12)
     ap.add_argument("--partitions", type=int, default=0, help="episode partitions for the partition-status measurement")
     ap.add_argument("--backfill", action="store_true", help="with --partitions: materialize them all (range runs)")
+    ap.add_argument("--faults", type=float, default=0.0, metavar="RATE",
+                    help="both CLIs with this share of injected LLM faults (malformed, timeout, 429)")
+    ap.add_argument("--fault-episodes", type=int, default=200)
+    ap.add_argument("--fault-scenarios", type=int, default=50)
+    ap.add_argument("--fault-tier", type=int, default=2)
+    ap.add_argument("--fault-backoff-s", type=float, default=0.05, help="first retry wait under --faults")
+    ap.add_argument("--direct-path", type=Path, default=None, help=argparse.SUPPRESS)  # the direct path's process
     args = ap.parse_args()
+    if args.direct_path:
+        direct_path(args.direct_path, args.workers)
+        return 0
     # Here, not at import: spawned workers import this module again, and --hosted sets the model for them.
     os.environ.pop("BENCHGEN_LLM_MODEL", None)
+    if args.faults:
+        text = render_faults(args, with_faults(args))
+        print(text)
+        if args.write:
+            write_section(faults_heading(args.faults), text)
+        return 0
     if args.partitions:
         text = render_partitions(args, many_partitions(args))
         print(text)

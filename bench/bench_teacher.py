@@ -30,6 +30,7 @@ os.environ.pop("BENCHGEN_LLM_MODEL", None)
 
 
 def end_to_end(episodes: Path, workers: int, fault_domain: float) -> dict:
+    from resources.llm_options import LLMOptions
     from teacher_assets.manager import RunOptions, run
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -38,7 +39,7 @@ def end_to_end(episodes: Path, workers: int, fault_domain: float) -> dict:
         (Path(tmp) / "dagster_home").mkdir()
         (Path(tmp) / "dagster_home" / "dagster.yaml").write_text((ROOT / "dagster_home" / "dagster.yaml").read_text())
         result = run(episodes, workers=workers, out=io.StringIO(),
-                     options=RunOptions(episodes_dir=str(episodes), fault_domain=fault_domain, fault_seed=7))
+                     options=RunOptions(episodes_dir=str(episodes), llm=LLMOptions(fault_domain=fault_domain, fault_seed=7)))
     runs = result["runs"]
     n = len(runs)
     count = lambda s: sum(r["status"] == s for r in runs)  # noqa: E731

@@ -27,6 +27,7 @@ from typing import Optional
 from benchgen_assets.authoring.request_text import offline_refusal, parse_request_text
 from benchgen_assets.records import GenerationRequest
 from resources.atomic import DatasetWriteError, remove_stale_scratch, require_writable
+from resources.llm_options import LLMOptions, add_llm_arguments, llm_options
 from resources.paths import datasets_root
 from resources.run_workers import WorkerPool, report_dead_worker_runs, worker_tags
 
@@ -50,46 +51,13 @@ def make_requests(*, tier: Optional[int], family: Optional[str], prompt: Optiona
                               seed=seed + i, variants=variants) for i in range(count)]
 
 
-def _resources(fault_domain: float):
+def _resources(llm: LLMOptions):
     from resources.dagster_resources import LLMResource, shared_resources
 
-    resources = shared_resources()
-    if fault_domain:
-        resources["llm"] = LLMResource(fault_domain=fault_domain)
-    return resources
+    return {**shared_resources(), "llm": LLMResource(**llm.resource_fields())}
 
 
 _instances: dict = {}  # process id → its DagsterInstance
-SQLITE_SYNC_ENV = "BENCHGEN_SQLITE_SYNC"
-_sqlite_sync = {"mode": "FULL"}
-
-
-def _set_sqlite_synchronous(dbapi_connection, _record) -> None:
-    import sqlite3
-
-    if isinstance(dbapi_connection, sqlite3.Connection):
-        dbapi_connection.execute(f"PRAGMA synchronous={_sqlite_sync['mode']}")
-
-
-def use_sqlite_sync_setting() -> None:
-    """``PRAGMA synchronous`` for this process's SQLite connections (Dagster's run, event-log and index
-    databases), from ``$BENCHGEN_SQLITE_SYNC``: ``off`` (default here), ``normal`` or ``full`` (SQLite's own).
-
-    Dagster opens, commits and closes a connection per event (~230 per 10 scenarios); with fsyncs on,
-    each costs 10-60 ms on this shared disk, more than the event's own work. ``off`` leaves the writes to
-    the OS: a killed process (kill -9) loses nothing, only an OS crash or power cut during a run can
-    damage the SQLite files. A Postgres instance (deploy/README.md) is unaffected."""
-    from sqlalchemy import event
-    from sqlalchemy.engine import Engine
-
-    mode = os.environ.get(SQLITE_SYNC_ENV, "off").strip().upper()
-    if mode not in ("OFF", "NORMAL", "FULL"):
-        raise SystemExit(f"${SQLITE_SYNC_ENV} must be off, normal or full, not {mode.lower()!r}")
-    _sqlite_sync["mode"] = mode
-    if mode != "FULL" and not event.contains(Engine, "connect", _set_sqlite_synchronous):
-        event.listen(Engine, "connect", _set_sqlite_synchronous)
-
-
 def _process_instance():
     """This process's instance, opened once: opening one runs Alembic's schema checks on the run and
     event-log databases (~0.5 s of CPU), which every partition run in a worker would otherwise repeat."""
@@ -176,7 +144,7 @@ def balanced_batches(partition_order: list[str], scenario_ids: list[str], worker
     return batches
 
 
-def materialize_batch(batch: list[str], *, max_attempts: int, fault_domain: float, tag: str) -> list[dict]:
+def materialize_batch(batch: list[str], *, max_attempts: int, llm: LLMOptions, tag: str) -> list[dict]:
     """One Dagster run over ``batch`` (neighbouring partitions: one, or a range run in which every
     scenario stays its own partition with its lineage, metadata and check results), in this process;
     a summary per scenario for the parent."""
@@ -194,7 +162,7 @@ def materialize_batch(batch: list[str], *, max_attempts: int, fault_domain: floa
     try:
         result = materialize(
             materializable, instance=instance, partition_key=batch[0] if len(batch) == 1 else None,
-            resources=_resources(fault_domain), selection=SCENARIO_STEPS, raise_on_error=False,
+            resources=_resources(llm), selection=SCENARIO_STEPS, raise_on_error=False,
             run_config={"ops": {"scenario_script": {"config": {"max_attempts": max_attempts}}}, **QUIET}, tags=tags,
         )
     except Exception as exc:  # noqa: BLE001 — one broken run must not stop the batch
@@ -214,7 +182,7 @@ def materialize_tables(*, batch: str) -> dict:
     from benchgen_assets.definitions import materializable
 
     t0 = time.monotonic()
-    result = materialize(materializable, instance=_process_instance(), resources=_resources(0.0), selection=TABLE_ASSETS,
+    result = materialize(materializable, instance=_process_instance(), resources=_resources(LLMOptions()), selection=TABLE_ASSETS,
                          run_config=QUIET, tags={"benchgen/cli": "generate", "benchgen/batch": batch})
     md = {k: v.value for k, v in result.asset_materializations_for_node("benchmark_manifest")[0].metadata.items()}
     return {"seconds": round(time.monotonic() - t0, 2), "run_id": result.run_id, "manifest": md}
@@ -302,7 +270,9 @@ def generate(args: argparse.Namespace) -> int:
         shutil.copyfile(default_dagster_home() / "dagster.yaml", home / "dagster.yaml")
     for r in requests:
         save_request(r)
-    use_sqlite_sync_setting()  # before any connection; the forked workers inherit it
+    from resources.dagster_storage import use_fast_sqlite_commits
+
+    use_fast_sqlite_commits()  # the forked workers inherit it
     instance = _process_instance()  # opened once here, for the partitions now and the tables at the end
     report_dead_worker_runs(instance)  # an earlier run whose worker was killed
     known = set(instance.get_dynamic_partitions(SCENARIOS))
@@ -318,7 +288,7 @@ def generate(args: argparse.Namespace) -> int:
     warm_up()
     print(f"warm-up done at {time.monotonic() - t0:.1f} s", flush=True)
 
-    kwargs = dict(max_attempts=args.max_attempts, fault_domain=args.fault_domain, tag=batch)
+    kwargs = dict(max_attempts=args.max_attempts, llm=args.llm, tag=batch)
     results: list[dict] = []
 
     def report(r: dict) -> None:
@@ -359,11 +329,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     g.add_argument("--variants", type=int, default=3, help="variants (seed × scale vector) per scenario")
     g.add_argument("--parallel", type=int, default=3, help="worker processes, each running Dagster runs over a range of scenarios")
     g.add_argument("--max-attempts", type=int, default=4, help="Coder ⇄ Reviewer ⇄ validator rounds")
-    g.add_argument("--fault-domain", type=float, default=0.0,
-                   help="offline author only: share of wrong answers (broken scripts) to exercise the repair loop")
+    add_llm_arguments(g, domain_help="offline author only: share of wrong answers (broken scripts) to exercise the "
+                                     "repair loop")
     args = parser.parse_args(argv)
     if args.count is not None and args.count < 1:
         parser.error("--count must be at least 1")
+    args.llm = llm_options(g, args)
     try:
         return generate(args)
     except DatasetWriteError as exc:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import gc
 import math
 import multiprocessing
 import sys
@@ -25,6 +26,7 @@ from typing import Optional
 from pydantic import BaseModel
 
 from resources.atomic import DatasetWriteError, remove_stale_scratch, require_writable
+from resources.llm_options import LLMOptions, add_llm_arguments, llm_options
 from resources.paths import datasets_root, ensure_dagster_home
 from resources.run_workers import WorkerPool, report_dead_worker_runs, worker_tags
 
@@ -47,8 +49,7 @@ class EpisodeRun(BaseModel):
 
 class RunOptions(BaseModel):
     episodes_dir: str
-    fault_domain: float = 0.0
-    fault_seed: int = 0
+    llm: LLMOptions = LLMOptions()  # injected faults, retries
     strict: bool = True
     calls_in_flight: int = 1  # LLMResource.calls_in_flight: for a hosted model
     max_rpm: Optional[float] = None  # LLMResource.max_rpm: the provider's requests-per-minute limit
@@ -132,8 +133,8 @@ def _materialize_batch(batch: list[str], options: RunOptions) -> list[EpisodeRun
             [*EPISODE_ASSETS, *TEACHER_CHECKS], partition_key=batch[0] if len(batch) == 1 else None,
             instance=instance, tags=tags, raise_on_error=False,
             resources={**shared_resources(),
-                       "llm": LLMResource(fault_domain=options.fault_domain, fault_seed=options.fault_seed,
-                                          calls_in_flight=options.calls_in_flight, max_rpm=options.max_rpm)},
+                       "llm": LLMResource(**options.llm.resource_fields(), calls_in_flight=options.calls_in_flight,
+                                          max_rpm=options.max_rpm)},
             run_config={"ops": {"oxe_episode": {"config": {"episodes_dir": options.episodes_dir}},
                                 "bt_draft": {"config": {"strict": options.strict}}},
                         **QUIET},
@@ -152,12 +153,28 @@ def _materialize_dataset() -> dict:
     return result.output_for_node("proposer_dataset")
 
 
+def warm_up() -> None:
+    """Pay the heavy imports once before forking the workers (they inherit them): Dagster and the
+    teacher's definitions, the stages, litellm. What they loaded stays for the life of the process:
+    keep it out of the collector's full passes and out of copy-on-write faults (``gc.freeze``)."""
+    import teacher_assets.defs.assets  # noqa: F401
+    import teacher_assets.defs.checks  # noqa: F401
+    import teacher_assets.pipeline  # noqa: F401
+    from resources.llm.client import warm_up_litellm
+
+    warm_up_litellm()
+    gc.freeze()
+
+
 def run(episodes_dir: Path, *, workers: int = 2, options: Optional[RunOptions] = None, out=sys.stdout) -> dict:
     from dagster import DagsterInstance
 
     from teacher_assets.defs.assets import episodes_partitions, episodes_per_run
 
+    from resources.dagster_storage import use_fast_sqlite_commits
+
     ensure_dagster_home()
+    use_fast_sqlite_commits()  # the forked workers inherit it
     require_writable(datasets_root())  # a read-only or full datasets disk: one clear error before any work
     remove_stale_scratch(datasets_root())  # half-written files of an earlier run that was killed
     episodes_dir = episodes_dir.resolve()
@@ -177,8 +194,11 @@ def run(episodes_dir: Path, *, workers: int = 2, options: Optional[RunOptions] =
 
     started = time.monotonic()
     runs: list[EpisodeRun] = []
-    # Spawned workers: a clean interpreter each (no forked Dagster/SQLite state); each imports once.
-    with WorkerPool(min(workers, len(batches)), multiprocessing.get_context("spawn")) as pool:
+    # Forked workers share the parent's imports, and end without an interpreter teardown (1.5-2.5 s
+    # each with litellm and Dagster loaded). No SQLite connection crosses the fork: each worker opens
+    # its own instance, and the storage's engines are per process (resources/dagster_storage.py).
+    warm_up()
+    with WorkerPool(min(workers, len(batches)), multiprocessing.get_context("fork")) as pool:
         for batch, done, error in pool.map_unordered(functools.partial(_materialize_batch, options=options), batches):
             if error:  # a crashed or killed worker loses its batch, not the others
                 done = [EpisodeRun(episode_id=i, run_id="", success=False, status="failed", reason=error)
@@ -252,9 +272,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     p_run.add_argument("--episodes", type=Path, default=None, help="episode folder (default: <datasets>/oxe)")
     p_run.add_argument("--workers", type=int, default=2,
                        help="worker processes, each running a Dagster run over a range of episodes")
-    p_run.add_argument("--fault-domain", type=float, default=0.0,
-                       help="offline teacher only: share of wrong answers (exercises critic and repair loops)")
-    p_run.add_argument("--fault-seed", type=int, default=0)
+    add_llm_arguments(p_run, domain_help="offline teacher only: share of wrong answers (exercises critic and repair loops)")
     p_run.add_argument("--lenient", action="store_true", help="a critic REJECT does not skip the episode")
     p_run.add_argument("--calls-in-flight", type=int, default=1,
                        help="hosted model: episodes each LLM step works on at once per run (calls in flight)")
@@ -275,8 +293,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     if not episodes.is_dir():
         print(f"error: {episodes} is not a folder", file=sys.stderr)
         return 2
-    options = RunOptions(episodes_dir=str(episodes.resolve()), fault_domain=args.fault_domain,
-                         fault_seed=args.fault_seed, strict=not args.lenient,
+    options = RunOptions(episodes_dir=str(episodes.resolve()), llm=llm_options(p_run, args), strict=not args.lenient,
                          calls_in_flight=max(1, args.calls_in_flight), max_rpm=args.max_rpm)
     try:
         result = run(episodes, workers=max(1, args.workers), options=options)

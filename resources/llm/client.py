@@ -46,6 +46,12 @@ def _litellm():
     return litellm
 
 
+def warm_up_litellm() -> None:
+    """Import litellm and take it once through its completion path (a mock reply: no provider, no
+    cost), so that processes forked afterwards inherit it instead of each paying ~2-6 s."""
+    _litellm().completion(model="openai/warm-up", messages=[{"role": "user", "content": "warm up"}], mock_response="ok")
+
+
 def _rate_limit_hook(litellm):
     """A litellm callback that waits for a request's rate-limit slot right before it is sent: after
     litellm's own set-up (the first call of a process can spend a second in it), so the provider

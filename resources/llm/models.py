@@ -38,6 +38,13 @@ class FaultConfig(BaseModel):
     def active(self) -> bool:
         return any((self.malformed, self.timeout, self.rate_limit, self.domain))
 
+    @staticmethod
+    def share_per_kind(rate: float) -> float:
+        """The probability for each of ``timeout``, ``rate_limit`` and ``malformed`` that makes
+        ``rate`` of all calls get one of them: the offline author draws the three in turn, so
+        1 - (1 - p)^3 = rate, about a third of the faults each."""
+        return 1 - (1 - rate) ** (1 / 3)
+
 
 class LLMSettings(BaseModel):
     """Everything that configures calls; the Dagster resource builds one of these."""
