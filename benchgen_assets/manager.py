@@ -9,6 +9,7 @@ show in the UI), then the manifest and traces tables, and prints progress and a 
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import logging
 import math
@@ -20,7 +21,6 @@ import sys
 import threading
 import time
 from collections import defaultdict
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Optional
 
 from benchgen_assets.authoring.request_text import offline_refusal, parse_request_text
@@ -28,6 +28,7 @@ from benchgen_assets.records import GenerationRequest
 from resources.atomic import DatasetWriteError, remove_stale_scratch, require_writable
 from resources.llm_options import LLMOptions, add_llm_arguments, llm_options
 from resources.paths import datasets_root
+from resources.run_workers import WorkerPool, report_dead_worker_runs, worker_tags
 
 SCENARIO_STEPS = ["generation_request", "scenario_plan", "scenario_script", "validated_scenario", "scenario_preview"]
 TABLE_ASSETS = ["benchmark_manifest", "generation_traces"]
@@ -154,7 +155,7 @@ def materialize_batch(batch: list[str], *, max_attempts: int, llm: LLMOptions, t
     t0 = time.monotonic()
     instance = _process_instance()
     logging.getLogger("dagster._core.execution.plan.active").addFilter(_not_range_check_notice)  # once per process
-    tags = {"benchgen/cli": "generate", "benchgen/batch": tag}
+    tags = {"benchgen/cli": "generate", "benchgen/batch": tag, **worker_tags()}
     if len(batch) > 1:
         tags.update({RANGE_START_TAG: batch[0], RANGE_END_TAG: batch[-1]})
     try:
@@ -266,6 +267,7 @@ def generate(args: argparse.Namespace) -> int:
 
     use_fast_event_writes()  # the forked workers inherit it
     instance = _process_instance()  # opened once here, for the partitions now and the tables at the end
+    report_dead_worker_runs(instance)  # an earlier run whose worker was killed
     known = set(instance.get_dynamic_partitions(SCENARIOS))
     instance.add_dynamic_partitions(SCENARIOS, [r.scenario_id for r in requests if r.scenario_id not in known])
     # A few range runs (one per worker, at most $BENCHGEN_SCENARIOS_PER_RUN scenarios each) instead of
@@ -294,17 +296,15 @@ def generate(args: argparse.Namespace) -> int:
                 report(r)
     else:
         # fork: workers inherit the warmed-up imports instead of paying them again
-        with ProcessPoolExecutor(args.parallel, mp_context=multiprocessing.get_context("fork")) as pool:
-            futures = {pool.submit(materialize_batch, b, **kwargs): b for b in batches}
-            preload_tables()  # the fork start method launches every worker on the first submit
-            for f in as_completed(futures):
-                try:
-                    done = f.result()
-                except Exception as exc:  # noqa: BLE001 — a crashed worker loses its run, not the others
-                    done = [{"scenario_id": s, "success": False, "error": f"{type(exc).__name__}: {exc}",
-                             "seconds": 0.0} for s in futures[f]]
+        with WorkerPool(min(args.parallel, len(batches)), multiprocessing.get_context("fork")) as pool:
+            preload_tables()  # the workers are forked: this overlaps with their runs
+            for b, done, error in pool.map_unordered(functools.partial(materialize_batch, **kwargs), batches):
+                if error:  # a crashed or killed worker loses its run, not the others
+                    done = [{"scenario_id": s, "success": False, "error": error, "seconds": 0.0} for s in b]
                 for r in done:
                     report(r)
+        if any("run_id" not in r for r in results):  # a worker died mid-run: its Dagster run ends FAILED now
+            report_dead_worker_runs(instance)
     tables = materialize_tables(batch=batch)
     _print_summary(sorted(results, key=lambda r: r["scenario_id"]), tables, time.monotonic() - t0)
     return 0 if all(r["success"] for r in results) else 1

@@ -26,16 +26,16 @@ DISK_CAUSES = {
 }
 
 
-_HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname()) or "host"
+HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname()) or "host"
 # ``.<target>.<host>_<pid>.<random or what>.tmp``: a temp sibling of <target> that names its writer.
 _SCRATCH = re.compile(r"^\.(?P<target>.+)\.(?P<host>[A-Za-z0-9-]+)_(?P<pid>\d+)\.(?P<what>[^.]+)\.tmp$")
 
 
 def _scratch_prefix(target: Path) -> str:
-    return f".{target.name}.{_HOST}_{os.getpid()}."
+    return f".{target.name}.{HOST}_{os.getpid()}."
 
 
-def _process_alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -57,7 +57,7 @@ def remove_stale_scratch(root: str | os.PathLike) -> list[Path]:
     for folder, dirs, files in os.walk(root):
         for name in [*dirs, *files]:
             match = _SCRATCH.match(name)
-            if not match or match["host"] != _HOST or _process_alive(int(match["pid"])):
+            if not match or match["host"] != HOST or process_alive(int(match["pid"])):
                 continue
             path, target = Path(folder, name), Path(folder, match["target"])
             if match["what"] == "old" and not target.exists():

@@ -14,12 +14,12 @@ wall time).
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import math
 import multiprocessing
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Optional
 
@@ -28,6 +28,7 @@ from pydantic import BaseModel
 from resources.atomic import DatasetWriteError, remove_stale_scratch, require_writable
 from resources.llm_options import LLMOptions, add_llm_arguments, llm_options
 from resources.paths import datasets_root, ensure_dagster_home
+from resources.run_workers import WorkerPool, report_dead_worker_runs, worker_tags
 
 RANGE_START_TAG, RANGE_END_TAG = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 # The CLI prints each episode's outcome and reason itself; the full logs and tracebacks are in the UI.
@@ -122,7 +123,7 @@ def _materialize_batch(batch: list[str], options: RunOptions) -> list[EpisodeRun
     from teacher_assets.defs.checks import TEACHER_CHECKS
 
     started = time.monotonic()
-    tags = {"teacher/launched_by": "teacher_assets.manager"}
+    tags = {"teacher/launched_by": "teacher_assets.manager", **worker_tags()}
     if len(batch) == 1:
         tags["teacher/episode"] = batch[0]
     else:
@@ -183,6 +184,7 @@ def run(episodes_dir: Path, *, workers: int = 2, options: Optional[RunOptions] =
         print(f"no episodes in {episodes_dir}", file=out)
         return {}
     with DagsterInstance.get() as instance:
+        report_dead_worker_runs(instance, out)  # an earlier run whose worker was killed
         known = set(instance.get_dynamic_partitions(episodes_partitions.name))
         instance.add_dynamic_partitions(episodes_partitions.name, [i for i in ids if i not in known])
         order = instance.get_dynamic_partitions(episodes_partitions.name)
@@ -196,19 +198,19 @@ def run(episodes_dir: Path, *, workers: int = 2, options: Optional[RunOptions] =
     # each with litellm and Dagster loaded). No SQLite connection crosses the fork: each worker opens
     # its own instance, and the storage's engines are per process (resources/dagster_storage.py).
     warm_up()
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
-        futures = {pool.submit(_materialize_batch, batch, options): batch for batch in batches}
-        for fut in as_completed(futures):
-            try:
-                done = fut.result()
-            except Exception as exc:  # noqa: BLE001 — a crashed worker loses its batch, not the others
-                done = [EpisodeRun(episode_id=i, run_id="", success=False, status="failed",
-                                   reason=f"{type(exc).__name__}: {exc}") for i in futures[fut]]
+    with WorkerPool(min(workers, len(batches)), multiprocessing.get_context("fork")) as pool:
+        for batch, done, error in pool.map_unordered(functools.partial(_materialize_batch, options=options), batches):
+            if error:  # a crashed or killed worker loses its batch, not the others
+                done = [EpisodeRun(episode_id=i, run_id="", success=False, status="failed", reason=error)
+                        for i in batch]
             for r in done:
                 runs.append(r)
                 flag = " (repaired)" if r.repaired else ""
                 why = f" — {r.reason}" if r.status != "accepted" else ""
                 print(f"[{len(runs)}/{len(ids)}] {r.episode_id}: {r.status}{flag}{why}", file=out, flush=True)
+    if any(not r.run_id for r in runs):  # a worker died mid-run: its Dagster run ends FAILED now, not never
+        with DagsterInstance.get() as instance:
+            report_dead_worker_runs(instance, out)
     marker = f"{DatasetWriteError.__name__}: "
     disk = next((r.reason.split(marker, 1)[1] for r in runs if marker in r.reason), None)
     if disk:  # the datasets disk filled up (or turned read-only) during the runs: say so once, plainly

@@ -185,11 +185,12 @@ class LLMClient:
         s = self.settings
         last_error = ""
         for _ in range(s.max_parse_attempts):
-            raw = self._call_with_retries(role, convo, prompt_version, prompt_hash, usage)
+            raw, paid = self._call_with_retries(role, convo, prompt_version, prompt_hash, usage)
             try:
                 value = schema.model_validate_json(extract_json_text(raw))
             except ValidationError as e:
                 last_error = _short_validation_error(e)
+                self._trace(role, prompt_version, prompt_hash, usage.attempts, "ok", reply=raw, **paid)
                 self._trace(role, prompt_version, prompt_hash, usage.attempts, "parse_error", reply=raw, error=last_error)
                 convo = [
                     *convo,
@@ -200,9 +201,12 @@ class LLMClient:
                     )},
                 ]
                 continue
+            # The cache first, then the "ok" trace: a kill -9 between the two keeps the paid reply (the
+            # rerun takes it from the cache instead of paying for it again); the entry keeps what it cost.
             if s.use_cache:
                 self.cache.put(key, {"value": value.model_dump(mode="json"), "raw": raw, "model": s.model,
-                                     "prompt_version": prompt_version, "role": role})
+                                     "prompt_version": prompt_version, "role": role, "paid": paid})
+            self._trace(role, prompt_version, prompt_hash, usage.attempts, "ok", reply=raw, **paid)
             return LLMResult(value=value, raw=raw, usage=usage)
         raise LLMCallError(
             f"agent {role!r} (asset {self.asset}, partition {self.partition}) gave no valid "
@@ -210,7 +214,9 @@ class LLMClient:
             role=role, asset=self.asset, partition=self.partition,
         )
 
-    def _call_with_retries(self, role, convo, prompt_version, prompt_hash, usage: CallUsage) -> str:
+    def _call_with_retries(self, role, convo, prompt_version, prompt_hash, usage: CallUsage) -> tuple[str, dict]:
+        """The provider's reply, and what it cost (tokens, cost, latency) for its "ok" trace record, which
+        the caller writes once the reply is safe in the cache."""
         s = self.settings
         litellm = _litellm()
         if s.is_offline:
@@ -254,9 +260,7 @@ class LLMClient:
             usage.completion_tokens += ct
             if cost is not None:
                 usage.cost_usd = (usage.cost_usd or 0.0) + cost
-            self._trace(role, prompt_version, prompt_hash, usage.attempts, "ok", reply=raw,
-                        prompt_tokens=pt, completion_tokens=ct, cost_usd=cost, latency_s=latency)
-            return raw
+            return raw, {"prompt_tokens": pt, "completion_tokens": ct, "cost_usd": cost, "latency_s": round(latency, 4)}
         raise AssertionError("unreachable")
 
     # -- accounting -------------------------------------------------------------------------
