@@ -209,7 +209,7 @@ Orchestration overhead (Dagster / direct wall time, same repeat): **{ratios[best
 (all runs: {", ".join(f"{r:.2f}" for r in ratios)}). Targets: < 30 s for 10 scenarios through Dagster with the
 oracle on (issue 9), ≤ 1.25× direct (issue 11).
 Both wall times include process start and the warm-up before the workers fork (imports of
-litellm, mujoco, trimesh, Dagster and the first litellm call; the CLI also opens the instance). The CLI runs
+litellm, mujoco, trimesh and Dagster; the CLI also opens the instance). The CLI runs
 {dagster['runs']} Dagster run(s) over partition ranges (one per worker; each scenario stays its own partition with
 its materializations, metadata and check evaluations) plus the manifest/traces run; Dagster adds per run a run
 record, a step and an input load per stage, and per scenario its event-log writes and the IO manager's pickles.

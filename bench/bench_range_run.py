@@ -120,7 +120,12 @@ def render(args, rows: list[dict]) -> str:
                      f"{wall[c] / wall['direct']:.2f}× | {'/'.join(map(str, sorted(accepted)))} | {loads} |")
     lines += ["", f"Per episode, the Dagster bookkeeping (pooled+batched minus direct, CPU): "
                   f"{(cpu['pooled+batched'] - cpu['direct']) / n * 1000:.0f} ms; with the stock storage: "
-                  f"{(cpu['stock'] - cpu['direct']) / n * 1000:.0f} ms.", ""]
+                  f"{(cpu['stock'] - cpu['direct']) / n * 1000:.0f} ms.", "",
+              "What is left is Dagster's own work per episode: 18 asset events (7 materialization-planned, 7 "
+              "materializations with their metadata, 4 check evaluations), each built, serialized, logged and "
+              "written to the run's database and the index, and 7 `add_asset_metadata(partition_key=…)` range "
+              "checks — against ~45 ms of offline-teacher work per episode. With a hosted model (seconds per "
+              "call) it is noise; offline it keeps the whole-CLI ratio near 1.5× (section above).", ""]
     return "\n".join(lines)
 
 
