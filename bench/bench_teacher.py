@@ -92,7 +92,8 @@ def render(args, runs: dict[float, dict], tokens: dict) -> str:
         f"Machine: 2 cores, 24 GiB, no GPU ({platform.python_version()}; other work may share the machine). "
         f"Episodes: `{args.episodes.relative_to(ROOT) if args.episodes.is_relative_to(ROOT) else args.episodes}`, "
         "offline teacher (`offline/author`), end to end through Dagster (a range run in each of "
-        f"{args.workers} worker processes, then `proposer_dataset`; cold caches, litellm import per worker included).",
+        f"{args.workers} worker processes, then `proposer_dataset`; cold caches; both rows in one process, so only "
+        "the first pays the imports, which the forked workers inherit).",
         "",
         "| faults (domain share) | episodes | wall time | episodes/min | accepted | repaired | rejected | skipped (infeasible) | invalid | failed |",
         "|---|---|---|---|---|---|---|---|---|---|",
