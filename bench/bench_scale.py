@@ -398,7 +398,7 @@ def render_partitions(args, result: dict) -> str:
         f"Command: `.venv/bin/python bench/bench_scale.py --partitions {args.partitions}"
         f"{' --backfill --workers ' + str(args.workers) if args.backfill else ''} --write`",
         "",
-        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, 2 cores (no other work running; loads as given). {args.partitions} episode "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, 2 cores (other work on the machine shows in the loads given). {args.partitions} episode "
         "folders (the 14 samples in turn, each instruction with its own ending, e.g. \" slowly (take 3)\": no two "
         "episodes share an LLM call) added as "
         f"dynamic partitions of a fresh SQLite instance in {result['added_s']:.1f} s. The UI's partition status "
@@ -530,7 +530,7 @@ def render_faults(args, rows: dict) -> str:
         f"Command: `.venv/bin/python bench/bench_scale.py --faults {args.faults:g} --fault-episodes {args.fault_episodes} "
         f"--fault-scenarios {args.fault_scenarios} --fault-tier {args.fault_tier} --workers {args.workers} --write`",
         "",
-        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, 2 cores (no other work running; loads as given). Both CLIs with "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, 2 cores (other work on the machine shows in the loads given). Both CLIs with "
         f"`--faults {args.faults:g} --llm-backoff-s {args.fault_backoff_s:g}`: {args.faults:.0%} of the LLM requests get "
         "a malformed reply, a timeout or a 429 from the offline author; the client's default retries (4 on provider "
         "errors, 3 replies on unparseable ones). Teacher: `teacher_assets.manager run --workers "
@@ -906,7 +906,7 @@ def render_daemon(args, result: dict) -> str:
         f"Command: `.venv/bin/python bench/bench_scale.py --partitions {args.partitions} --daemon "
         f"--storage-sizes {','.join(map(str, args.storage_sizes))} --write`",
         "",
-        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, 2 cores (no other work running; loads as given). {args.partitions} "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, 2 cores (other work on the machine shows in the loads given). {args.partitions} "
         "episode folders (the 14 samples in turn, each instruction with its own ending, e.g. \" slowly (take 3)\": no "
         f"two episodes share an LLM call) added as dynamic partitions of a fresh SQLite instance ({b['added_s']:.1f} s) "
         "with the project's `dagster.yaml`; `dagster-daemon run` and `dagster-webserver` on the workspace (each with "
