@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
 from resources.atomic import HOST, process_alive, remove_stale_scratch
+from resources.paths import datasets_root
 
 WORKER_PID_TAG, WORKER_HOST_TAG = "benchgen/worker_pid", "benchgen/worker_host"
 
@@ -34,8 +35,8 @@ def worker_died_message(pid: int, exitcode: Optional[int] = None) -> str:
 def fail_runs_of_dead_workers(instance) -> list[tuple[str, str]]:
     """Mark FAILED the runs still STARTED whose worker process (by its tags, on this host) is gone or a
     zombie, free the concurrency slots they held, close their captured logs and remove the temp files
-    they left in the instance's storage (the pickles of the steps they finished are outputs Dagster
-    recorded, and stay). Runs of live workers, of other hosts, or launched by Dagster itself (no worker tags: the
+    they left in the instance's storage and the datasets (the pickles of the steps they finished are
+    outputs Dagster recorded, and stay). Runs of live workers, of other hosts, or launched by Dagster itself (no worker tags: the
     daemon's run monitoring watches those) are left alone. Returns (run id, message) per run marked."""
     from dagster import DagsterRunStatus, RunsFilter
 
@@ -52,8 +53,9 @@ def fail_runs_of_dead_workers(instance) -> list[tuple[str, str]]:
             instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
         _close_captured_logs(instance, run.run_id)
         marked.append((run.run_id, message))
-    if marked:  # a pickle the killed worker was writing (the IO manager writes to a temp file first)
-        remove_stale_scratch(Path(instance.storage_directory()))
+    if marked:  # a pickle, LLM reply or dataset file the killed worker was writing (all go to a temp file first)
+        for root in (Path(instance.storage_directory()), datasets_root()):
+            remove_stale_scratch(root)
     return marked
 
 
