@@ -8,8 +8,10 @@ many SQLite connections opened and closed, more than half the run's CPU. Here ea
 engine with a small pool of connections (see ``EngineCache`` for forks and open files); the schema
 checks, tables and files are Dagster's, so an existing ``dagster_home`` works unchanged.
 
-A batch of events (a run's planned events, a range step's materializations) is written in one
-transaction per database instead of two per event. ``$BENCHGEN_SQLITE_SYNC`` (``off`` | ``normal``
+A batch of events (a run's planned events, a range step's materializations or check evaluations)
+is written in one transaction per database instead of two or three per event, each event by
+Dagster's own code. Alembic's migration scripts, which Dagster reads again for every database it
+opens, are read once per process; the dynamic-partition list is read once per change. ``$BENCHGEN_SQLITE_SYNC`` (``off`` | ``normal``
 | ``full``, SQLite's ``PRAGMA synchronous``; unset: SQLite's default, ``full``) applies to these
 connections. The CLIs default it to ``off`` (``use_fast_event_writes``): every event is a commit,
 and an fsync per commit costs more than the event itself on a busy disk; a killed process still
@@ -18,20 +20,25 @@ loses nothing, an OS crash mid-run may.
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import uuid
 from collections import OrderedDict
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Iterator, Optional, Sequence
 
-from dagster._core.events import ASSET_EVENTS
+import sqlalchemy
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from dagster._core.events.log import EventLogEntry
 from dagster._core.storage.base_storage import DagsterStorage
-from dagster._core.storage.event_log.sqlite.sqlite_event_log import SQLITE_BUSY_TIMEOUT_SECONDS, SqliteEventLogStorage
+from dagster._core.storage.event_log.schema import SqlEventLogStorageMetadata
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import (INDEX_SHARD_NAME, SQLITE_BUSY_TIMEOUT_SECONDS,
+                                                                     SqliteEventLogStorage)
 from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
 from dagster._core.storage.schedules.sqlite.sqlite_schedule_storage import SqliteScheduleStorage
-from dagster._core.storage.sqlalchemy_compat import db_result
+from dagster._core.storage.sql import get_alembic_config
 from dagster._core.storage.sqlite_storage import (DagsterSqliteStorage, _event_logs_directory, _runs_directory,
                                                   _schedule_directory)
 from dagster._serdes import ConfigurableClassData
@@ -68,6 +75,14 @@ def use_fast_event_writes() -> None:
         sqlite_synchronous()
     except ValueError as exc:
         raise SystemExit(f"error: {exc}") from None
+
+
+@functools.lru_cache(maxsize=1)
+def dagster_alembic_scripts() -> ScriptDirectory:
+    """Dagster's alembic scripts, read once (revision map included) for all the databases of a process."""
+    from dagster._core.storage.event_log.sqlite import sqlite_event_log
+
+    return ScriptDirectory.from_config(get_alembic_config(sqlite_event_log.__file__))
 
 
 class EngineCache:
@@ -118,12 +133,18 @@ class SqliteEventLogStorageOneEngine(SqliteEventLogStorage):
     def __init__(self, base_dir: str, inst_data: Optional[ConfigurableClassData] = None):
         self._engine_cache = EngineCache()
         self._tables_seen: set[str] = set()
-        self._partitions_cache: dict[str, tuple[str, tuple[str, ...]]] = {}
+        self._partitions_cache: dict[str, tuple[str, tuple[str, ...], frozenset[str]]] = {}
+        self._batch = threading.local()  # .conns: {shard: connection} of the batch this thread is writing
         super().__init__(base_dir, inst_data)
+        self._db_lock = threading.RLock()  # held by a batch across its transactions, and taken again inside
 
     @contextmanager
     def _connect(self, shard: str) -> Iterator[Connection]:
-        # Dagster's own _connect, minus the engine per call.
+        # Dagster's own _connect, minus the engine per call; inside a batch, the batch's open transaction.
+        held = getattr(self._batch, "conns", None)
+        if held is not None and shard in held:
+            yield held[shard]
+            return
         with self._db_lock:
             engine = self._engine_cache.engine(self.conn_string_for_shard(shard), timeout=SQLITE_BUSY_TIMEOUT_SECONDS)
             if shard not in self._initialized_dbs:
@@ -133,24 +154,57 @@ class SqliteEventLogStorageOneEngine(SqliteEventLogStorage):
                 with conn.begin():
                     yield conn
 
+    def _initdb(self, engine: Engine, for_index_shard: bool = False) -> None:
+        # Dagster checks each database it opens against its alembic scripts, loading all ~100 of them
+        # (~10 ms) every time, twice for a new run's database. Here they are loaded once per process;
+        # a new database gets what Dagster gives it (its tables, WAL, alembic's head), and anything
+        # else (an index without a version, a concurrent init) is left to Dagster's own code.
+        try:
+            with engine.connect() as conn:
+                if MigrationContext.configure(conn).get_current_revision():
+                    return  # Dagster's check only reads it too: upgrades are `dagster instance migrate`'s
+                if not for_index_shard and not sqlalchemy.inspect(conn).get_table_names():
+                    SqlEventLogStorageMetadata.create_all(conn)
+                    conn.execute(sqlalchemy.text("PRAGMA journal_mode=WAL;"))
+                    MigrationContext.configure(conn).stamp(dagster_alembic_scripts(), "head")
+                    conn.commit()
+                    return
+        except sqlalchemy.exc.DatabaseError:
+            pass
+        super()._initdb(engine, for_index_shard)
+
     def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
-        # Dagster's SQLite storage writes a batch event by event, a transaction on the run's database
-        # and one on the index each; here one of each for the whole batch, the same rows as store_event.
-        if len({e.run_id for e in events}) != 1 or not all(
-                e.is_dagster_event and e.dagster_event_type in ASSET_EVENTS for e in events):
+        # Dagster's SQLite storage writes a batch event by event, each in transactions of its own on the
+        # run's database and the index. Here Dagster's own store_event writes each event, inside one
+        # transaction per database for the whole batch; all or nothing (on an error Dagster writes the
+        # batch again event by event). The asset table's row for an asset key, rewritten by each of its
+        # events, is written once per kind of event (see _store_asset_event).
+        run_ids = {e.run_id for e in events}
+        if len(run_ids) != 1:
             return super().store_event_batch(events)
-        statements = [self.prepare_insert_event(e) for e in events]
-        with self.run_connection(events[0].run_id) as conn:
-            for statement in statements:
-                conn.execute(statement)
-        with self.index_transaction() as conn:
-            event_ids = []
-            for statement in statements:
-                with db_result(conn, statement) as result:
-                    event_ids.append(result.inserted_primary_key[0])
-            self._store_asset_event_tags(conn, events, event_ids)
-            for event, event_id in zip(events, event_ids):
-                self._store_asset_event(conn, event, event_id)
+        with ExitStack() as stack:
+            stack.enter_context(self._db_lock)
+            shards = (run_ids.pop(), INDEX_SHARD_NAME)
+            conns = {shard: stack.enter_context(self._connect(shard)) for shard in shards}
+            self._batch.conns, self._batch.asset_rows = conns, {}
+            try:
+                for event in events:
+                    self.store_event(event)
+                for writes in self._batch.asset_rows.values():
+                    for event, event_id in sorted(writes.values(), key=lambda write: write[1]):
+                        super()._store_asset_event(conns[INDEX_SHARD_NAME], event, event_id)
+            finally:
+                del self._batch.conns, self._batch.asset_rows
+
+    def _store_asset_event(self, conn: Connection, event: EventLogEntry, event_id: int) -> None:
+        # Each asset event sets columns of its asset key's row: a materialization the last materialization,
+        # run and time, a planned one the run and time, an observation the time. Applying, in order, only
+        # the last event of each kind leaves the row as applying all of them would; in a batch of 40
+        # partitions that is one row write (and one serialized copy of the event) instead of 40.
+        rows = getattr(self._batch, "asset_rows", None)
+        if rows is None or not (event.dagster_event and event.dagster_event.asset_key):
+            return super()._store_asset_event(conn, event, event_id)
+        rows.setdefault(event.dagster_event.asset_key, {})[event.dagster_event_type] = (event, event_id)
 
     # Dynamic partitions, read once per change. Dagster re-reads the whole list on every
     # `add_asset_metadata(partition_key=…)` (to check the key is in the run's range): 7 times per
@@ -178,8 +232,15 @@ class SqliteEventLogStorageOneEngine(SqliteEventLogStorage):
             return list(cached[1])
         keys = super().get_dynamic_partitions(partitions_def_name)
         if token is not None:  # None: no change made through this storage yet, nothing to go by
-            self._partitions_cache[partitions_def_name] = (token, tuple(keys))
+            self._partitions_cache[partitions_def_name] = (token, tuple(keys), frozenset(keys))
         return keys
+
+    def has_dynamic_partition(self, partitions_def_name: str, partition_key: str) -> bool:
+        # Asked ~17 times per partition of a range run; from the list read above while it is current.
+        cached = self._partitions_cache.get(partitions_def_name)
+        if cached is not None and cached[0] == self._partitions_token():
+            return partition_key in cached[2]
+        return super().has_dynamic_partition(partitions_def_name, partition_key)
 
     def add_dynamic_partitions(self, partitions_def_name: str, partition_keys: Sequence[str]) -> None:
         self._partitions_changed()

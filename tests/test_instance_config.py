@@ -163,6 +163,36 @@ def test_batched_event_writes_store_what_dagster_stores_event_by_event(tmp_path,
     assert ours == dagsters
 
 
+def _run_database_schema(home, monkeypatch, storage_yaml: str) -> dict:
+    """A run in a new instance; the schema and alembic revision of its run database and of the index."""
+    import sqlite3
+
+    home.mkdir()
+    _asset_and_home(home, monkeypatch, storage_yaml)
+    with DagsterInstance.get() as instance:
+        assert _materialize_counter(instance, "k")
+        run_id = instance.get_runs(limit=1)[0].run_id
+    out = {}
+    for name in (run_id, "index"):
+        with sqlite3.connect(home / "history" / "runs" / f"{name}.db") as db:
+            out[name if name == "index" else "run"] = {
+                "schema": sorted(db.execute("SELECT type, name, sql FROM sqlite_master").fetchall(), key=str),
+                "alembic": db.execute("SELECT version_num FROM alembic_version").fetchall(),
+                "journal": db.execute("PRAGMA journal_mode").fetchone()}
+    return out
+
+
+def test_a_new_run_database_is_the_one_dagster_makes(tmp_path, monkeypatch):
+    """The project storage makes a run's database with alembic's scripts read once per process: the
+    tables, indexes, journal mode and alembic revision are those of Dagster's own SQLite storage."""
+    ours = _run_database_schema(tmp_path / "ours", monkeypatch, "{custom: {module: resources.dagster_storage, class: "
+                                "SqliteStorage, config: {base_dir: {env: DAGSTER_HOME}}}}")
+    dagsters = _run_database_schema(tmp_path / "plain", monkeypatch, "{sqlite: {base_dir: {env: DAGSTER_HOME}}}")
+    assert ours["run"]["alembic"] and ours["run"]["journal"] == ("wal",)
+    assert any(name == "event_logs" for _, name, _ in ours["run"]["schema"])
+    assert ours == dagsters
+
+
 def test_dynamic_partitions_are_reread_after_every_change_from_any_process(tmp_path, monkeypatch):
     """The storage reuses the list of dynamic partitions it read, until a change: an add or a delete
     made by another instance (another process of the same DAGSTER_HOME) is seen at the next read."""

@@ -13,7 +13,7 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from datetime import datetime, timezone
 
 import pytest
-from dagster import build_schedule_context, instance_for_test, materialize
+from dagster import AssetCheckKey, AssetKey, build_schedule_context, instance_for_test, materialize
 from pydantic import BaseModel
 
 from resources.dagster_resources import LLMResource, shared_resources
@@ -29,9 +29,11 @@ SAMPLES = PROJECT_ROOT / "datasets" / "oxe"
 
 
 @pytest.fixture
-def instance():
-    """A real (temp-dir SQLite) instance, as the project's."""
-    with instance_for_test() as inst:
+def instance(tmp_path):
+    """A real (temp-dir SQLite) instance, with the project's storage (dagster_home/dagster.yaml)."""
+    storage = {"custom": {"module": "resources.dagster_storage", "class": "SqliteStorage",
+                          "config": {"base_dir": str(tmp_path / "dagster_home")}}}
+    with instance_for_test(overrides={"storage": storage}) as inst:
         yield inst
 
 
@@ -88,6 +90,11 @@ def test_a_failing_blocking_check_blocks_only_its_episode_in_a_range_run(dataset
                                             "executability_check")}
         failed = {(e.partition, e.check_name): e for e in evaluations if not e.passed}
         assert list(failed) == [("apple_into_bowl", "executability_check")]
+        # The instance holds the same, per partition (the UI's check history): written as one batch per check.
+        history = {(r.partition, r.key.name): r.status.value for e in evaluations
+                   for r in instance.event_log_storage.get_asset_check_execution_history(
+                       AssetCheckKey(AssetKey("bt_xml"), e.check_name), limit=100)}
+        assert history == {(e.partition, e.check_name): "FAILED" if not e.passed else "SUCCEEDED" for e in evaluations}
         assert failed["apple_into_bowl", "executability_check"].blocking
         assert failed["apple_into_bowl", "executability_check"].description  # why, in the UI
 
