@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import functools
 import gc
-import logging
 import math
 import multiprocessing
 import os
@@ -28,7 +27,8 @@ from benchgen_assets.records import GenerationRequest
 from resources.atomic import DatasetWriteError, remove_stale_scratch, require_writable
 from resources.llm_options import LLMOptions, add_llm_arguments, llm_options
 from resources.paths import datasets_root
-from resources.run_workers import WorkerPool, report_dead_worker_runs, worker_tags
+from resources.run_workers import (WorkerPool, process_instance, quiet_range_check_notices, report_dead_worker_runs,
+                                   worker_tags)
 
 SCENARIO_STEPS = ["generation_request", "scenario_plan", "scenario_script", "validated_scenario", "scenario_preview"]
 TABLE_ASSETS = ["benchmark_manifest", "generation_traces"]
@@ -54,27 +54,6 @@ def _resources(llm: LLMOptions):
     from resources.dagster_resources import LLMResource, shared_resources
 
     return {**shared_resources(), "llm": LLMResource(**llm.resource_fields())}
-
-
-_instances: dict = {}  # process id → its DagsterInstance
-def _process_instance():
-    """This process's instance, opened once: opening one runs Alembic's schema checks on the run and
-    event-log databases (~0.5 s of CPU), which every partition run in a worker would otherwise repeat."""
-    from dagster import DagsterInstance
-
-    from resources.paths import ensure_dagster_home
-
-    pid = os.getpid()
-    if pid not in _instances:  # a forked worker opens its own (no SQLite handle crosses a fork)
-        ensure_dagster_home()
-        _instances[pid] = DagsterInstance.get()
-    return _instances[pid]
-
-
-def _not_range_check_notice(record: logging.LogRecord) -> bool:
-    """A range run's checks log one evaluation per scenario instead of returning results
-    (``defs/checks.py``), so Dagster notes that they "emitted no result" in every run: not news here."""
-    return "emitted no result" not in record.getMessage()
 
 
 def scenario_summary(result, scenario_id: str, seconds: float, range_run: bool) -> dict:
@@ -153,8 +132,8 @@ def materialize_batch(batch: list[str], *, max_attempts: int, llm: LLMOptions, t
     from teacher_assets.manager import RANGE_END_TAG, RANGE_START_TAG
 
     t0 = time.monotonic()
-    instance = _process_instance()
-    logging.getLogger("dagster._core.execution.plan.active").addFilter(_not_range_check_notice)  # once per process
+    instance = process_instance()
+    quiet_range_check_notices()
     tags = {"benchgen/cli": "generate", "benchgen/batch": tag, **worker_tags()}
     if len(batch) > 1:
         tags.update({RANGE_START_TAG: batch[0], RANGE_END_TAG: batch[-1]})
@@ -181,7 +160,7 @@ def materialize_tables(*, batch: str) -> dict:
     from benchgen_assets.definitions import materializable
 
     t0 = time.monotonic()
-    result = materialize(materializable, instance=_process_instance(), resources=_resources(LLMOptions()), selection=TABLE_ASSETS,
+    result = materialize(materializable, instance=process_instance(), resources=_resources(LLMOptions()), selection=TABLE_ASSETS,
                          run_config=QUIET, tags={"benchgen/cli": "generate", "benchgen/batch": batch})
     md = {k: v.value for k, v in result.asset_materializations_for_node("benchmark_manifest")[0].metadata.items()}
     return {"seconds": round(time.monotonic() - t0, 2), "run_id": result.run_id, "manifest": md}
@@ -266,7 +245,7 @@ def generate(args: argparse.Namespace) -> int:
     from resources.dagster_storage import use_fast_event_writes
 
     use_fast_event_writes()  # the forked workers inherit it
-    instance = _process_instance()  # opened once here, for the partitions now and the tables at the end
+    instance = process_instance()  # opened once here, for the partitions now and the tables at the end
     report_dead_worker_runs(instance)  # an earlier run whose worker was killed
     known = set(instance.get_dynamic_partitions(SCENARIOS))
     instance.add_dynamic_partitions(SCENARIOS, [r.scenario_id for r in requests if r.scenario_id not in known])

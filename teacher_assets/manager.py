@@ -28,7 +28,8 @@ from pydantic import BaseModel
 from resources.atomic import DatasetWriteError, remove_stale_scratch, require_writable
 from resources.llm_options import LLMOptions, add_llm_arguments, llm_options
 from resources.paths import datasets_root, ensure_dagster_home
-from resources.run_workers import WorkerPool, report_dead_worker_runs, worker_tags
+from resources.run_workers import (WorkerPool, process_instance, quiet_range_check_notices, report_dead_worker_runs,
+                                   worker_tags)
 
 RANGE_START_TAG, RANGE_END_TAG = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 # The CLI prints each episode's outcome and reason itself; the full logs and tracebacks are in the UI.
@@ -116,40 +117,39 @@ def _episode_runs(result, batch: list[str], seconds: float) -> list[EpisodeRun]:
 
 def _materialize_batch(batch: list[str], options: RunOptions) -> list[EpisodeRun]:
     """One Dagster run: every episode asset and check over a range of partitions, in the project instance."""
-    from dagster import DagsterInstance, materialize
+    from dagster import materialize
 
     from resources.dagster_resources import LLMResource, shared_resources
     from teacher_assets.defs.assets import EPISODE_ASSETS
     from teacher_assets.defs.checks import TEACHER_CHECKS
 
     started = time.monotonic()
+    quiet_range_check_notices()
     tags = {"teacher/launched_by": "teacher_assets.manager", **worker_tags()}
     if len(batch) == 1:
         tags["teacher/episode"] = batch[0]
     else:
         tags.update({RANGE_START_TAG: batch[0], RANGE_END_TAG: batch[-1]})
-    with DagsterInstance.get() as instance:
-        result = materialize(
-            [*EPISODE_ASSETS, *TEACHER_CHECKS], partition_key=batch[0] if len(batch) == 1 else None,
-            instance=instance, tags=tags, raise_on_error=False,
-            resources={**shared_resources(),
-                       "llm": LLMResource(**options.llm.resource_fields(), calls_in_flight=options.calls_in_flight,
-                                          max_rpm=options.max_rpm)},
-            run_config={"ops": {"oxe_episode": {"config": {"episodes_dir": options.episodes_dir}},
-                                "bt_draft": {"config": {"strict": options.strict}}},
-                        **QUIET},
-        )
+    result = materialize(
+        [*EPISODE_ASSETS, *TEACHER_CHECKS], partition_key=batch[0] if len(batch) == 1 else None,
+        instance=process_instance(), tags=tags, raise_on_error=False,
+        resources={**shared_resources(),
+                   "llm": LLMResource(**options.llm.resource_fields(), calls_in_flight=options.calls_in_flight,
+                                      max_rpm=options.max_rpm)},
+        run_config={"ops": {"oxe_episode": {"config": {"episodes_dir": options.episodes_dir}},
+                            "bt_draft": {"config": {"strict": options.strict}}},
+                    **QUIET},
+    )
     return _episode_runs(result, batch, time.monotonic() - started)
 
 
 def _materialize_dataset() -> dict:
-    from dagster import DagsterInstance, materialize
+    from dagster import materialize
 
     from teacher_assets.defs.assets import proposer_dataset
 
-    with DagsterInstance.get() as instance:
-        result = materialize([proposer_dataset], instance=instance, tags={"teacher/launched_by": "teacher_assets.manager"},
-                             run_config=QUIET)
+    result = materialize([proposer_dataset], instance=process_instance(), tags={"teacher/launched_by": "teacher_assets.manager"},
+                         run_config=QUIET)
     return result.output_for_node("proposer_dataset")
 
 
@@ -167,11 +167,8 @@ def warm_up() -> None:
 
 
 def run(episodes_dir: Path, *, workers: int = 2, options: Optional[RunOptions] = None, out=sys.stdout) -> dict:
-    from dagster import DagsterInstance
-
-    from teacher_assets.defs.assets import episodes_partitions, episodes_per_run
-
     from resources.dagster_storage import use_fast_event_writes
+    from teacher_assets.defs.assets import episodes_partitions, episodes_per_run
 
     ensure_dagster_home()
     use_fast_event_writes()  # the forked workers inherit it
@@ -183,11 +180,11 @@ def run(episodes_dir: Path, *, workers: int = 2, options: Optional[RunOptions] =
     if not ids:
         print(f"no episodes in {episodes_dir}", file=out)
         return {}
-    with DagsterInstance.get() as instance:
-        report_dead_worker_runs(instance, out)  # an earlier run whose worker was killed
-        known = set(instance.get_dynamic_partitions(episodes_partitions.name))
-        instance.add_dynamic_partitions(episodes_partitions.name, [i for i in ids if i not in known])
-        order = instance.get_dynamic_partitions(episodes_partitions.name)
+    instance = process_instance()
+    report_dead_worker_runs(instance, out)  # an earlier run whose worker was killed
+    known = set(instance.get_dynamic_partitions(episodes_partitions.name))
+    instance.add_dynamic_partitions(episodes_partitions.name, [i for i in ids if i not in known])
+    order = instance.get_dynamic_partitions(episodes_partitions.name)
     batches = plan_batches(order, ids, min(episodes_per_run(), math.ceil(len(ids) / workers)))
     print(f"{len(ids)} episodes from {episodes_dir}; {len(batches)} run(s) over {workers} worker(s); "
           f"DAGSTER_HOME={ensure_dagster_home()}", file=out)
@@ -209,8 +206,7 @@ def run(episodes_dir: Path, *, workers: int = 2, options: Optional[RunOptions] =
                 why = f" — {r.reason}" if r.status != "accepted" else ""
                 print(f"[{len(runs)}/{len(ids)}] {r.episode_id}: {r.status}{flag}{why}", file=out, flush=True)
     if any(not r.run_id for r in runs):  # a worker died mid-run: its Dagster run ends FAILED now, not never
-        with DagsterInstance.get() as instance:
-            report_dead_worker_runs(instance, out)
+        report_dead_worker_runs(process_instance(), out)
     marker = f"{DatasetWriteError.__name__}: "
     disk = next((r.reason.split(marker, 1)[1] for r in runs if marker in r.reason), None)
     if disk:  # the datasets disk filled up (or turned read-only) during the runs: say so once, plainly

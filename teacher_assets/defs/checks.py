@@ -1,5 +1,9 @@
 """Blocking asset checks on ``bt_xml``: a failing check stops the score and the dataset for that episode.
 
+Four checks (schema, BehaviorTree.CPP load, PAL compliance, executability), run as one step: the
+tree is loaded once, and a range run has one check step instead of four. Each check is its own
+check in the UI, with its own evaluations, and can be run alone.
+
 For an episode that stopped before ``bt_xml`` there is no tree to check: the check passes as not
 applicable and says why (the stop itself is visible on the asset that stopped it).
 
@@ -10,8 +14,10 @@ checks failed in the run (``assets.failed_blocking_checks``).
 """
 
 import warnings
+from typing import Callable
 
-from dagster import AssetCheckEvaluation, AssetCheckExecutionContext, AssetCheckResult, PreviewWarning, asset_check
+from dagster import (AssetCheckEvaluation, AssetCheckExecutionContext, AssetCheckResult, AssetCheckSpec, PreviewWarning,
+                     multi_asset_check)
 
 from .assets import bt_xml, episodes_partitions
 
@@ -19,25 +25,78 @@ from .assets import bt_xml, episodes_partitions
 warnings.filterwarnings("ignore", message="Specifying a partitions_def on an AssetCheckSpec", category=PreviewWarning)
 
 
-def _evaluate(context: AssetCheckExecutionContext, states, run):
-    """The check's result for one partition; for a range, one evaluation event per partition."""
+def _schema(state):
+    from teacher_assets.tree_checks import schema_check
+
+    return schema_check(state.bt_xml)
+
+
+def _btcpp_load(state):
+    from teacher_assets.tree_checks import btcpp_load_check
+
+    return btcpp_load_check(state.bt_xml)
+
+
+def _pal(state):
+    from teacher_assets.tree_checks import pal_check
+
+    return pal_check(state.bt_xml)
+
+
+def _executability(state):
+    from teacher_assets.tree_checks import episode_world, executability_check
+
+    objects, report = state.metadata.get("objects"), state.scene_report
+    world = episode_world(state.instruction, objects if isinstance(objects, list) else [],
+                          scene_entities=report.entities if report else [],
+                          object_states=report.object_states if report else {})
+    return executability_check(state.bt_xml, world)
+
+
+# name: (description, the check on an episode state that has a tree)
+CHECKS: dict[str, tuple[str, Callable]] = {
+    "bt_schema_check": ("XML well-formed; BehaviorTree.CPP v4 structure (format 4, main tree, subtrees, TreeNodesModel).",
+                        _schema),
+    "btcpp_load_check": ("The tree loads in BehaviorTree.CPP with the 14 PAL actions registered.", _btcpp_load),
+    "pal_compliance_check": ("Only PAL v1 actions; obj on all but RELEASE; no timeout_ms; every {var} bound.", _pal),
+    "executability_check": ("Ticks to SUCCESS in the episode's symbolic world (its objects only, NAVIGATE_TO before "
+                            "acting), also with each guarded step failing in turn.", _executability),
+}
+
+
+@multi_asset_check(
+    specs=[AssetCheckSpec(name, asset=bt_xml, blocking=True, partitions_def=episodes_partitions, description=description)
+           for name, (description, _) in CHECKS.items()],
+    can_subset=True, description="The four blocking checks of an episode's tree, in one step (the tree is loaded once).")
+def bt_xml_checks(context: AssetCheckExecutionContext, bt_xml):
+    selected = [key.name for key in context.selected_asset_check_keys]
     keys = context.partition_keys if context.has_partition_key_range else []
     if len(keys) <= 1:
-        return _result(states, run)
-    check_key = context.check_specs[0].key
-    evaluations = []
-    for key in keys:
-        try:
-            result = _result(states[key], run)
-        except Exception as exc:  # noqa: BLE001 — a check that cannot judge a tree fails it, for that episode only
-            result = AssetCheckResult(passed=False, description=f"the check raised {type(exc).__name__}: {exc}"[:1000],
-                                      metadata={"applicable": True, "error": f"{type(exc).__name__}: {exc}"[:2000]})
-        evaluations.append(AssetCheckEvaluation(
-            asset_key=check_key.asset_key, check_name=check_key.name, passed=result.passed, partition=key,
-            metadata=result.metadata, description=result.description, blocking=True))
-    # Logged, not returned: a returned failure would fail the step, i.e. block every episode of the run.
-    _log_as_one_batch(context, evaluations)
-    return None
+        for name in selected:
+            yield _result(name, bt_xml)
+        return
+    # A range: one evaluation per check and episode, logged rather than returned (a returned failure
+    # would fail the step, i.e. block every episode of the run); bt_score reads them back.
+    _log_as_one_batch(context, [
+        AssetCheckEvaluation(asset_key=context.check_specs[0].asset_key, check_name=name,
+                             passed=result.passed, partition=key, metadata=result.metadata,
+                             description=result.description, blocking=True)
+        for key in keys for name in selected for result in [_result(name, bt_xml[key])]])
+
+
+def _result(name: str, state) -> AssetCheckResult:
+    if state.bt_xml is None:
+        return AssetCheckResult(check_name=name, passed=True, description="not applicable: the episode has no tree",
+                                metadata={"applicable": False,
+                                          "reason": f"no tree: episode {state.status} at {state.stopped_at}: {state.reason}"})
+    try:
+        verdict = CHECKS[name][1](state)
+    except Exception as exc:  # noqa: BLE001 — a check that cannot judge a tree fails it, for that episode only
+        return AssetCheckResult(check_name=name, passed=False,
+                                description=f"the check raised {type(exc).__name__}: {exc}"[:1000],
+                                metadata={"applicable": True, "error": f"{type(exc).__name__}: {exc}"[:2000]})
+    return AssetCheckResult(check_name=name, passed=verdict.passed, description=verdict.description[:1000],
+                            metadata={"applicable": True, "result": verdict.description[:2000], **verdict.details})
 
 
 def _log_as_one_batch(context: AssetCheckExecutionContext, evaluations: list[AssetCheckEvaluation]) -> None:
@@ -56,48 +115,4 @@ def _log_as_one_batch(context: AssetCheckExecutionContext, evaluations: list[Ass
             batch_metadata=DagsterEventBatchMetadata(batch_id, i == len(evaluations) - 1)))
 
 
-def _result(state, run) -> AssetCheckResult:
-    if state.bt_xml is None:
-        return AssetCheckResult(passed=True, description="not applicable: the episode has no tree", metadata={
-            "applicable": False, "reason": f"no tree: episode {state.status} at {state.stopped_at}: {state.reason}"})
-    verdict = run(state)
-    return AssetCheckResult(passed=verdict.passed, description=verdict.description[:1000],
-                            metadata={"applicable": True, "result": verdict.description[:2000], **verdict.details})
-
-
-@asset_check(asset=bt_xml, blocking=True, partitions_def=episodes_partitions, description="XML well-formed; BehaviorTree.CPP v4 structure (format 4, main tree, subtrees, TreeNodesModel).")
-def bt_schema_check(context: AssetCheckExecutionContext, bt_xml):
-    from teacher_assets.tree_checks import schema_check
-
-    return _evaluate(context, bt_xml, lambda s: schema_check(s.bt_xml))
-
-
-@asset_check(asset=bt_xml, blocking=True, partitions_def=episodes_partitions, description="The tree loads in BehaviorTree.CPP with the 14 PAL actions registered.")
-def btcpp_load_check(context: AssetCheckExecutionContext, bt_xml):
-    from teacher_assets.tree_checks import btcpp_load_check as check
-
-    return _evaluate(context, bt_xml, lambda s: check(s.bt_xml))
-
-
-@asset_check(asset=bt_xml, blocking=True, partitions_def=episodes_partitions, description="Only PAL v1 actions; obj on all but RELEASE; no timeout_ms; every {var} bound.")
-def pal_compliance_check(context: AssetCheckExecutionContext, bt_xml):
-    from teacher_assets.tree_checks import pal_check
-
-    return _evaluate(context, bt_xml, lambda s: pal_check(s.bt_xml))
-
-
-@asset_check(asset=bt_xml, blocking=True, partitions_def=episodes_partitions, description="Ticks to SUCCESS in the episode's symbolic world (its objects only, NAVIGATE_TO before acting), also with each guarded step failing in turn.")
-def executability_check(context: AssetCheckExecutionContext, bt_xml):
-    from teacher_assets.tree_checks import episode_world, executability_check as check
-
-    def run(s):
-        objects, report = s.metadata.get("objects"), s.scene_report
-        world = episode_world(s.instruction, objects if isinstance(objects, list) else [],
-                              scene_entities=report.entities if report else [],
-                              object_states=report.object_states if report else {})
-        return check(s.bt_xml, world)
-
-    return _evaluate(context, bt_xml, run)
-
-
-TEACHER_CHECKS = [bt_schema_check, btcpp_load_check, pal_compliance_check, executability_check]
+TEACHER_CHECKS = [bt_xml_checks]
