@@ -70,7 +70,7 @@ def run_direct(count: int, variants: int, parallel: int) -> dict:
     from benchgen_assets.tables import manifest_table, traces_table
 
     t0 = time.monotonic()
-    warm_up()
+    warm_up(dagster=False)  # the same start as the CLI's, without Dagster
     requests = make_requests(tier=1, family=None, prompt=None, count=count, seed=0, variants=variants)
     with ProcessPoolExecutor(parallel, mp_context=multiprocessing.get_context("fork")) as pool:
         mapped = pool.map(_direct_scenario, [r.model_dump_json() for r in requests])

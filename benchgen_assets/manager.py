@@ -166,9 +166,9 @@ def materialize_tables(*, batch: str) -> dict:
     return {"seconds": round(time.monotonic() - t0, 2), "run_id": result.run_id, "manifest": md}
 
 
-def warm_up() -> None:
+def warm_up(*, dagster: bool = True) -> None:
     """Pay the heavy imports once before forking workers (they inherit them): litellm, the offline
-    author, the validator's libraries; start the build server meanwhile.
+    author, the validator's libraries, and (``dagster``) the definitions; start the build server meanwhile.
     The tables' libraries (pandas, pyarrow) are not here: only the parent needs them, and it
     imports them while the workers run (``preload_tables``)."""
     from benchgen_assets.sandbox import ensure_server
@@ -178,7 +178,8 @@ def warm_up() -> None:
     from resources.llm.client import warm_up_litellm
 
     warm_up_litellm()
-    import benchgen_assets.definitions  # noqa: F401
+    if dagster:
+        import benchgen_assets.definitions  # noqa: F401
     import benchgen_assets.physics  # noqa: F401
     import benchgen_assets.pipeline  # noqa: F401
     import benchgen_assets.variant_runner  # noqa: F401

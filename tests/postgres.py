@@ -49,6 +49,6 @@ class throwaway_postgres:
 def postgres_storage(port: int) -> dict:
     """The ``storage`` block of deploy/dagster.postgres.yaml, pointed at a throwaway cluster."""
     storage = yaml.safe_load((PROJECT_ROOT / "deploy" / "dagster.postgres.yaml").read_text())["storage"]
-    storage["postgres"]["postgres_db"].update(hostname="127.0.0.1", username="postgres", password="",
+    storage["custom"]["config"]["postgres_db"].update(hostname="127.0.0.1", username="postgres", password="",
                                               db_name="dagster", port=port)
     return storage

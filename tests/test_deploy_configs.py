@@ -25,7 +25,13 @@ def test_variant_validates(variant: Path, tmp_path, monkeypatch):
     shutil.copy(variant, tmp_path / "dagster.yaml")
     dagster_instance_config(str(tmp_path))  # raises DagsterInvalidConfigError on a bad entry
     raw = yaml.safe_load(variant.read_text())
-    assert "postgres" in raw["storage"]
+    storage = raw["storage"]["custom"]  # the project's Postgres storage, its config Dagster's Postgres block
+    assert (storage["module"], storage["class"]) == ("resources.dagster_postgres_storage", "PostgresStorage")
+    cls = getattr(importlib.import_module(storage["module"]), storage["class"])
+    for var in ("BENCHGEN_PG_HOST", "BENCHGEN_PG_USER", "BENCHGEN_PG_PASSWORD", "BENCHGEN_PG_DB"):
+        monkeypatch.setenv(var, "x")
+    checked = process_config(resolve_to_config_type(cls.config_type()), storage["config"])
+    assert checked.success, [e.message for e in checked.errors]
     launcher = raw.get("run_launcher")
     if launcher:
         cls = getattr(importlib.import_module(launcher["module"]), launcher["class"])
@@ -43,7 +49,20 @@ def test_postgres_variant_opens_a_real_instance(tmp_path):
 
     with throwaway_postgres() as port:
         (tmp_path / "dagster.yaml").write_text(yaml.safe_dump({"storage": postgres_storage(port)}))
-        with DagsterInstance.from_config(str(tmp_path)) as instance:
+        with DagsterInstance.from_config(str(tmp_path)) as instance, \
+                DagsterInstance.from_config(str(tmp_path)) as other:  # another process, or another host
             instance.add_dynamic_partitions("episodes", ["apple_into_bowl", "lamp_on"])
             assert instance.get_dynamic_partitions("episodes") == ["apple_into_bowl", "lamp_on"]
             assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+            assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorageCachedPartitions"
+            # The list is reused until a change, made by any instance, is seen at the next read.
+            assert instance.has_dynamic_partition("episodes", "lamp_on")
+            other.add_dynamic_partitions("episodes", ["fold_towel"])
+            assert instance.get_dynamic_partitions("episodes") == ["apple_into_bowl", "lamp_on", "fold_towel"]
+            other.delete_dynamic_partition("episodes", "lamp_on")
+            assert instance.get_dynamic_partitions("episodes") == ["apple_into_bowl", "fold_towel"]
+            assert not instance.has_dynamic_partition("episodes", "lamp_on")
+            other.delete_dynamic_partition("episodes", "fold_towel")
+            other.add_dynamic_partitions("episodes", ["lamp_on"])  # same size again, a newer row
+            assert instance.get_dynamic_partitions("episodes") == ["apple_into_bowl", "lamp_on"]
+            assert instance.has_dynamic_partition("episodes", "lamp_on")
