@@ -74,7 +74,8 @@ def load_stage(episodes_dir: Path, episode_id: str) -> EpisodeState:
     from .episodes import discover_episodes, load_episode
 
     folder = episodes_dir / episode_id
-    episode = load_episode(folder) if folder.is_dir() else next(
+    # The sheet is built where it is sent (scene_stage), not here as well.
+    episode = load_episode(folder, contact_sheet=False) if folder.is_dir() else next(
         (e for e in discover_episodes(episodes_dir) if e.id == episode_id), None)
     if episode is None:
         return EpisodeState(episode_id=episode_id, episode_path=str(folder)).stop(

@@ -101,6 +101,17 @@ def test_each_corruption_is_invalid_with_reason_and_isolated(tmp_path, kind, cod
     bad = episodes["lamp_on"]
     assert isinstance(bad, InvalidEpisode) and bad.code == code and bad.reason
     assert all(isinstance(episodes[i], Episode) for i in ("pick_cup_place_tray", "cook_pasta"))
+    # Checked without building a sheet (the teacher's first stage): the same verdict.
+    unbuilt = load_episode(root / "lamp_on", contact_sheet=False)
+    assert isinstance(unbuilt, InvalidEpisode) and unbuilt.code == bad.code and unbuilt.reason
+
+
+def test_an_episode_checked_without_its_sheet_is_valid_and_builds_nothing(tmp_path):
+    shutil.copytree(SHIPPED / "lamp_on", tmp_path / "lamp_on")
+    assert not (tmp_path / "lamp_on" / "contact_sheet.png").exists()
+    checked, loaded = load_episode(tmp_path / "lamp_on", contact_sheet=False), load_episode(tmp_path / "lamp_on")
+    assert isinstance(checked, Episode) and checked.contact_sheet_png == b"" and checked.contact_sheet_built
+    assert checked.model_dump() == loaded.model_dump() and loaded.contact_sheet_png.startswith(b"\x89PNG")
 
 
 def test_instruction_limit_is_characters_not_bytes(tmp_path):

@@ -145,7 +145,9 @@ def _read_metadata(folder: Path) -> dict[str, Any]:
     return data
 
 
-def load_episode(path: str | Path) -> Episode | InvalidEpisode:
+def load_episode(path: str | Path, *, contact_sheet: bool = True) -> Episode | InvalidEpisode:
+    """``contact_sheet=False``: check the episode (frames decoded, a stored sheet decoded) without
+    building the sheet it lacks (``contact_sheet_png`` stays empty): for who only needs to know it loads."""
     folder = Path(path)
     eid = episode_id_for(folder.name)
     try:
@@ -164,7 +166,7 @@ def load_episode(path: str | Path) -> Episode | InvalidEpisode:
             except Exception as exc:
                 raise _Invalid("corrupt_contact_sheet", f"contact_sheet.png cannot be decoded: {exc}") from None
         else:
-            sheet = build_contact_sheet(images)
+            sheet = build_contact_sheet(images) if contact_sheet else b""
     except _Invalid as bad:
         return InvalidEpisode(id=eid, path=str(folder), code=bad.code, reason=bad.reason)
     except OSError as exc:  # unreadable files, permissions …
