@@ -53,7 +53,7 @@ def prompt_tokens(episodes: Path, count_model: str) -> dict:
     import litellm
 
     from resources.llm import LLMClient, LLMSettings
-    from resources.llm.client import _with_format  # the exact conversation the client sends
+    from resources.llm.client import _reply_format, _with_format  # the exact conversation the client sends
     from teacher_assets import pipeline as p
     from teacher_assets.episodes import discover_episodes
 
@@ -61,7 +61,7 @@ def prompt_tokens(episodes: Path, count_model: str) -> dict:
 
     class CountingClient(LLMClient):
         def complete(self, *, role, messages, schema, prompt_version):
-            counted.append(litellm.token_counter(model=count_model, messages=_with_format(messages, schema.model_json_schema())))
+            counted.append(litellm.token_counter(model=count_model, messages=_with_format(messages, _reply_format(schema)[1])))
             return super().complete(role=role, messages=messages, schema=schema, prompt_version=prompt_version)
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -8,6 +8,7 @@ Plain Python: the Dagster resource builds a client bound to an asset and partiti
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import time
 from pathlib import Path
 from typing import Optional, Type, TypeVar
@@ -145,8 +146,8 @@ class LLMClient:
     # -- the call ---------------------------------------------------------------------------
     def complete(self, *, role: str, messages: list[dict], schema: Type[T], prompt_version: str) -> LLMResult[T]:
         s = self.settings
-        json_schema = schema.model_json_schema()
-        convo = _with_format(messages, json_schema)
+        json_schema, instruction = _reply_format(schema)
+        convo = _with_format(messages, instruction)
         key_payload = {
             "model": s.model,
             "messages": hashed_messages(convo),
@@ -294,9 +295,16 @@ def summarize_usage(calls: list[CallUsage]) -> dict:
     }
 
 
-def _with_format(messages: list[dict], json_schema: dict) -> list[dict]:
+@functools.lru_cache(maxsize=None)
+def _reply_format(schema: type) -> tuple[dict, str]:
+    """A reply model's JSON schema and format instruction, built once per model (pydantic rebuilds the
+    schema on every ``model_json_schema()``: ~2 ms, several times per episode). Read-only."""
+    json_schema = schema.model_json_schema()
+    return json_schema, format_instruction(json_schema)
+
+
+def _with_format(messages: list[dict], instruction: str) -> list[dict]:
     """Append the reply-format instruction to the system message (adding one if there is none)."""
-    instruction = format_instruction(json_schema)
     if messages and messages[0].get("role") == "system" and isinstance(messages[0].get("content"), str):
         return [{**messages[0], "content": messages[0]["content"] + "\n\n" + instruction}, *messages[1:]]
     return [{"role": "system", "content": instruction}, *messages]
