@@ -1,6 +1,6 @@
 """Teacher throughput at scale: through Dagster vs the same domain calls direct, side by side.
 
-    .venv/bin/python bench/bench_scale.py [--copies 6] [--workers 2] [--repeat 2] [--write]
+    .venv/bin/python bench/bench_scale.py [--copies 6[,30]] [--workers 2] [--repeat 2] [--write]
     .venv/bin/python bench/bench_scale.py --hosted [--pools 1,4,16] [--latency 1-3] [--max-rpm 600] [--hosted-episodes 12]
     .venv/bin/python bench/bench_scale.py --partitions 1000 [--backfill] [--write]
     .venv/bin/python bench/bench_scale.py --faults 0.3 [--fault-episodes 200] [--fault-scenarios 50] [--write]
@@ -215,20 +215,23 @@ def direct(episodes: Path, workers: int) -> dict:
 
 
 def throughput(args) -> dict:
-    with tempfile.TemporaryDirectory(prefix="bench-scale-episodes-") as tmp:
-        episodes = copy_samples(Path(tmp), args.copies)
-        rows = []
-        for i in range(args.repeat):
-            before = load()
-            d = through_dagster(episodes, args.workers)
-            mid = load()
-            x = direct(episodes, args.workers)
-            rows.append({"dagster": d, "direct": x, "load": f"{before} / {mid} / {load()}"})
-            print(f"repeat {i + 1}: Dagster {d['wall_s']:.1f} s wall, {d['cpu_s']:.1f} s CPU "
-                  f"({d['episodes'] / d['wall_s'] * 60:.0f} episodes/min); direct {x['wall_s']:.1f} s, {x['cpu_s']:.1f} s CPU; "
-                  f"ratio wall {d['wall_s'] / x['wall_s']:.2f}, CPU {d['cpu_s'] / x['cpu_s']:.2f}; load {rows[-1]['load']}",
-                  flush=True)
-    return {"rows": rows}
+    sizes = {}
+    for copies in args.copies:
+        with tempfile.TemporaryDirectory(prefix="bench-scale-episodes-") as tmp:
+            episodes = copy_samples(Path(tmp), copies)
+            rows = []
+            for i in range(args.repeat if copies == args.copies[0] else 1):  # larger sizes: once
+                before = load()
+                d = through_dagster(episodes, args.workers)
+                mid = load()
+                x = direct(episodes, args.workers)
+                rows.append({"dagster": d, "direct": x, "load": f"{before} / {mid} / {load()}"})
+                print(f"{copies} copies, repeat {i + 1}: Dagster {d['wall_s']:.1f} s wall, {d['cpu_s']:.1f} s CPU "
+                      f"({d['episodes'] / d['wall_s'] * 60:.0f} episodes/min); direct {x['wall_s']:.1f} s, {x['cpu_s']:.1f} s CPU; "
+                      f"ratio wall {d['wall_s'] / x['wall_s']:.2f}, CPU {d['cpu_s'] / x['cpu_s']:.2f}; load {rows[-1]['load']}",
+                      flush=True)
+        sizes[copies] = rows
+    return {"sizes": sizes}
 
 
 def hosted(args) -> dict:
@@ -1013,35 +1016,40 @@ def add_daemon_args(ap: argparse.ArgumentParser) -> None:
 
 
 def render(args, result: dict) -> str:
-    rows = result["rows"]
-    n = rows[0]["dagster"]["episodes"]
+    copies = ",".join(map(str, args.copies))
     lines = [
         HEADING,
         "",
-        f"Command: `.venv/bin/python bench/bench_scale.py --copies {args.copies} --workers {args.workers} "
+        f"Command: `.venv/bin/python bench/bench_scale.py --copies {copies} --workers {args.workers} "
         f"--repeat {args.repeat} --write`",
         "",
         f"Machine: 2 cores, 24 GiB, no GPU ({platform.python_version()}), {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. "
-        f"{n} episodes ({args.copies} copies of each shipped sample), offline teacher, cold caches, fresh "
-        f"Dagster home per measurement, each path a fresh process with {args.workers} forked workers (imports and start-up included). "
-        "Load average (1 min) before Dagster / before direct / after, per repeat.",
+        "Copies of each shipped sample (14), offline teacher, cold caches, a fresh Dagster home per measurement "
+        "(its databases made before the CLI starts, as a user's instance exists), each path a fresh process with "
+        f"{args.workers} forked workers (imports and start-up included; both freeze the collector after their "
+        f"warm-up). The first size {args.repeat} times, larger sizes once. Load average (1 min) before Dagster / "
+        "before direct / after.",
         "",
-        "| repeat | load | Dagster wall | Dagster episodes/min | direct wall | direct episodes/min | wall ratio | CPU ratio | accepted (D / direct) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| episodes | repeat | load | Dagster wall | Dagster episodes/min | direct wall | direct episodes/min | wall ratio | CPU ratio | accepted (D / direct) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for i, r in enumerate(rows, 1):
-        d, x = r["dagster"], r["direct"]
-        lines.append(f"| {i} | {r['load']} | {d['wall_s']:.1f} s | {n / d['wall_s'] * 60:.0f} | {x['wall_s']:.1f} s | "
-                     f"{n / x['wall_s'] * 60:.0f} | {d['wall_s'] / x['wall_s']:.2f}× | {d['cpu_s'] / x['cpu_s']:.2f}× | "
-                     f"{d['accepted']} / {x['accepted']} |")
-    ratios = [r["dagster"]["wall_s"] / r["direct"]["wall_s"] for r in rows]
-    lines += ["", f"Dagster / direct wall time, median over repeats: **{statistics.median(ratios):.2f}×**.", ""]
+    medians = []
+    for rows in result["sizes"].values():
+        n = rows[0]["dagster"]["episodes"]
+        for i, r in enumerate(rows, 1):
+            d, x = r["dagster"], r["direct"]
+            lines.append(f"| {n} | {i} | {r['load']} | {d['wall_s']:.1f} s | {n / d['wall_s'] * 60:.0f} | {x['wall_s']:.1f} s | "
+                         f"{n / x['wall_s'] * 60:.0f} | {d['wall_s'] / x['wall_s']:.2f}× | {d['cpu_s'] / x['cpu_s']:.2f}× | "
+                         f"{d['accepted']} / {x['accepted']} |")
+        medians.append(f"{n} episodes **{statistics.median(r['dagster']['wall_s'] / r['direct']['wall_s'] for r in rows):.2f}×**")
+    lines += ["", "Dagster / direct wall time, median over repeats: " + "; ".join(medians) + ".", ""]
     return "\n".join(lines)
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--copies", type=int, default=6)
+    ap.add_argument("--copies", type=lambda v: [int(x) for x in v.split(",")], default=[6],
+                    help="copies of the samples, one size or several (6,30): throughput at each")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--write", action="store_true")

@@ -243,9 +243,9 @@ def generate(args: argparse.Namespace) -> int:
         shutil.copyfile(default_dagster_home() / "dagster.yaml", home / "dagster.yaml")
     for r in requests:
         save_request(r)
-    from resources.dagster_storage import use_fast_event_writes
+    from resources.dagster_storage import use_cli_instance_settings
 
-    use_fast_event_writes()  # the forked workers inherit it
+    use_cli_instance_settings()  # the forked workers inherit it
     instance = process_instance()  # opened once here, for the partitions now and the tables at the end
     report_dead_worker_runs(instance)  # an earlier run whose worker was killed
     known = set(instance.get_dynamic_partitions(SCENARIOS))

@@ -13,7 +13,7 @@ is written in one transaction per database instead of two or three per event, ea
 Dagster's own code. Alembic's migration scripts, which Dagster reads again for every database it
 opens, are read once per process; the dynamic-partition list is read once per change. ``$BENCHGEN_SQLITE_SYNC`` (``off`` | ``normal``
 | ``full``, SQLite's ``PRAGMA synchronous``; unset: SQLite's default, ``full``) applies to these
-connections. The CLIs default it to ``off`` (``use_fast_event_writes``): every event is a commit,
+connections. The CLIs default it to ``off`` (``use_cli_instance_settings``): every event is a commit,
 and an fsync per commit costs more than the event itself on a busy disk; a killed process still
 loses nothing, an OS crash mid-run may.
 """
@@ -65,12 +65,16 @@ def sqlite_synchronous() -> Optional[str]:
     return value
 
 
-def use_fast_event_writes() -> None:
+def use_cli_instance_settings() -> None:
     """For the CLIs' runs (and the workers they start, which inherit the environment): SQLite commits
     without fsync unless ``$BENCHGEN_SQLITE_SYNC`` says otherwise (checked here, before any work),
-    and Dagster's event batches on (``$DAGSTER_EVENT_BATCH_SIZE``, also set by scripts/env.sh)."""
+    Dagster's event batches on (``$DAGSTER_EVENT_BATCH_SIZE``, also set by scripts/env.sh), and step
+    output captured without its echo to the terminal (``resources.dagster_compute_logs``)."""
+    from resources.dagster_compute_logs import ECHO_ENV
+
     os.environ.setdefault(SQLITE_SYNC_ENV, "off")
     os.environ.setdefault(EVENT_BATCH_ENV, EVENT_BATCH_SIZE)
+    os.environ.setdefault(ECHO_ENV, "0")
     try:
         sqlite_synchronous()
     except ValueError as exc:

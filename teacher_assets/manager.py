@@ -167,11 +167,11 @@ def warm_up() -> None:
 
 
 def run(episodes_dir: Path, *, workers: int = 2, options: Optional[RunOptions] = None, out=sys.stdout) -> dict:
-    from resources.dagster_storage import use_fast_event_writes
+    from resources.dagster_storage import use_cli_instance_settings
     from teacher_assets.defs.assets import episodes_partitions, episodes_per_run
 
     ensure_dagster_home()
-    use_fast_event_writes()  # the forked workers inherit it
+    use_cli_instance_settings()  # the forked workers inherit it
     require_writable(datasets_root())  # a read-only or full datasets disk: one clear error before any work
     remove_stale_scratch(datasets_root())  # half-written files of an earlier run that was killed
     episodes_dir = episodes_dir.resolve()

@@ -106,11 +106,11 @@ def test_sqlite_synchronous_from_environment(tmp_path, monkeypatch, mode, expect
 
 
 def test_bad_sqlite_synchronous_is_a_clear_error(monkeypatch):
-    from resources.dagster_storage import use_fast_event_writes
+    from resources.dagster_storage import use_cli_instance_settings
 
     monkeypatch.setenv("BENCHGEN_SQLITE_SYNC", "sometimes")
     with pytest.raises(SystemExit, match=r"BENCHGEN_SQLITE_SYNC must be off, normal or full, not 'sometimes'"):
-        use_fast_event_writes()
+        use_cli_instance_settings()
 
 
 def _range_run_records(home, monkeypatch, storage_yaml: str, batch_size: str) -> dict:
@@ -231,3 +231,33 @@ def _change_partitions(home: str, action: str, key: str) -> None:
             instance.add_dynamic_partitions("things", [key])
         else:
             instance.delete_dynamic_partition("things", key)
+
+
+@pytest.mark.parametrize("echo", ["0", "1"])
+def test_step_output_is_captured_with_or_without_the_echo(tmp_path, monkeypatch, echo):
+    """The project's compute logs: a step's stdout lands in the captured file the UI reads (and the
+    capture is marked complete) either way; with $BENCHGEN_ECHO_STEP_OUTPUT=0 (the CLIs) no echo
+    processes are started, with the default Dagster's tail processes echo it."""
+    import resource
+
+    from dagster import asset, materialize
+
+    from resources.dagster_compute_logs import LocalComputeLogs
+
+    shutil.copy(default_dagster_home() / "dagster.yaml", tmp_path / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    monkeypatch.setenv("BENCHGEN_ECHO_STEP_OUTPUT", echo)
+
+    @asset
+    def talker() -> None:
+        print("hello from the step", flush=True)
+
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    with DagsterInstance.get() as instance:
+        assert isinstance(instance.compute_log_manager, LocalComputeLogs)
+        run_id = materialize([talker], instance=instance).run_id
+    spawned = resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime > children.ru_utime
+    logs = tmp_path / "storage" / run_id / "compute_logs"
+    assert [p.read_text() for p in logs.glob("*.out")] == ["hello from the step\n"]
+    assert sorted(p.stem for p in logs.glob("*.complete")) == [p.stem for p in logs.glob("*.out")]
+    assert spawned == (echo == "1")
