@@ -243,7 +243,7 @@ def generate(args: argparse.Namespace) -> int:
         shutil.copyfile(default_dagster_home() / "dagster.yaml", home / "dagster.yaml")
     for r in requests:
         save_request(r)
-    from resources.dagster_storage import use_cli_instance_settings
+    from resources.instance_settings import use_cli_instance_settings
 
     use_cli_instance_settings()  # the forked workers inherit it
     instance = process_instance()  # opened once here, for the partitions now and the tables at the end

@@ -23,12 +23,7 @@ from dagster._core.storage.local_compute_log_manager import IO_TYPE_EXTENSION, L
 from dagster._serdes import ConfigurableClassData
 from dagster._utils import ensure_file, touch_file
 
-ECHO_ENV = "BENCHGEN_ECHO_STEP_OUTPUT"
-
-
-def echo_step_output() -> bool:
-    return os.environ.get(ECHO_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
-
+from resources.instance_settings import echo_step_output
 
 class LocalComputeLogs(LocalComputeLogManager):
     """``compute_logs: {module: resources.dagster_compute_logs, class: LocalComputeLogs}``; ``base_dir``

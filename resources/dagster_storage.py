@@ -13,7 +13,7 @@ is written in one transaction per database instead of two or three per event, ea
 Dagster's own code. Alembic's migration scripts, which Dagster reads again for every database it
 opens, are read once per process; the dynamic-partition list is read once per change. ``$BENCHGEN_SQLITE_SYNC`` (``off`` | ``normal``
 | ``full``, SQLite's ``PRAGMA synchronous``; unset: SQLite's default, ``full``) applies to these
-connections. The CLIs default it to ``off`` (``use_cli_instance_settings``): every event is a commit,
+connections. The CLIs default it to ``off`` (``instance_settings.use_cli_instance_settings``): every event is a commit,
 and an fsync per commit costs more than the event itself on a busy disk; a killed process still
 loses nothing, an OS crash mid-run may.
 """
@@ -47,39 +47,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import QueuePool
 
 from resources.atomic import atomic_write_bytes
-
-SQLITE_SYNC_ENV = "BENCHGEN_SQLITE_SYNC"
-SYNC_MODES = ("OFF", "NORMAL", "FULL")
-# Dagster hands a run's planned events, and a range step's materializations, to the storage as one
-# batch only when this is set (Postgres writes a batch at once; so does the storage below).
-EVENT_BATCH_ENV, EVENT_BATCH_SIZE = "DAGSTER_EVENT_BATCH_SIZE", "1000"
-
-
-def sqlite_synchronous() -> Optional[str]:
-    """``PRAGMA synchronous`` from ``$BENCHGEN_SQLITE_SYNC``; None: unset, SQLite's default."""
-    value = os.environ.get(SQLITE_SYNC_ENV, "").strip().upper()
-    if not value:
-        return None
-    if value not in SYNC_MODES:
-        raise ValueError(f"${SQLITE_SYNC_ENV} must be off, normal or full, not {value.lower()!r}")
-    return value
-
-
-def use_cli_instance_settings() -> None:
-    """For the CLIs' runs (and the workers they start, which inherit the environment): SQLite commits
-    without fsync unless ``$BENCHGEN_SQLITE_SYNC`` says otherwise (checked here, before any work),
-    Dagster's event batches on (``$DAGSTER_EVENT_BATCH_SIZE``, also set by scripts/env.sh), and step
-    output captured without its echo to the terminal (``resources.dagster_compute_logs``)."""
-    from resources.dagster_compute_logs import ECHO_ENV
-
-    os.environ.setdefault(SQLITE_SYNC_ENV, "off")
-    os.environ.setdefault(EVENT_BATCH_ENV, EVENT_BATCH_SIZE)
-    os.environ.setdefault(ECHO_ENV, "0")
-    try:
-        sqlite_synchronous()
-    except ValueError as exc:
-        raise SystemExit(f"error: {exc}") from None
-
+from resources.instance_settings import sqlite_synchronous
 
 @functools.lru_cache(maxsize=1)
 def dagster_alembic_scripts() -> ScriptDirectory:

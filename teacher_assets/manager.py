@@ -167,7 +167,7 @@ def warm_up() -> None:
 
 
 def run(episodes_dir: Path, *, workers: int = 2, options: Optional[RunOptions] = None, out=sys.stdout) -> dict:
-    from resources.dagster_storage import use_cli_instance_settings
+    from resources.instance_settings import use_cli_instance_settings
     from teacher_assets.defs.assets import episodes_partitions, episodes_per_run
 
     ensure_dagster_home()

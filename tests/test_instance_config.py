@@ -106,7 +106,7 @@ def test_sqlite_synchronous_from_environment(tmp_path, monkeypatch, mode, expect
 
 
 def test_bad_sqlite_synchronous_is_a_clear_error(monkeypatch):
-    from resources.dagster_storage import use_cli_instance_settings
+    from resources.instance_settings import use_cli_instance_settings
 
     monkeypatch.setenv("BENCHGEN_SQLITE_SYNC", "sometimes")
     with pytest.raises(SystemExit, match=r"BENCHGEN_SQLITE_SYNC must be off, normal or full, not 'sometimes'"):
