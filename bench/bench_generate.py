@@ -66,7 +66,8 @@ def _direct_scenario(request_json: str) -> dict:
 def run_direct(count: int, variants: int, parallel: int) -> dict:
     """The no-Dagster baseline (run in its own process by ``main``)."""
     from benchgen_assets import layout
-    from benchgen_assets.manager import make_requests, preload_tables, warm_up
+    from benchgen_assets.manager import make_requests, warm_up
+    from resources.run_workers import preload_table_libraries
     from benchgen_assets.tables import manifest_table, traces_table
 
     t0 = time.monotonic()
@@ -74,7 +75,7 @@ def run_direct(count: int, variants: int, parallel: int) -> dict:
     requests = make_requests(tier=1, family=None, prompt=None, count=count, seed=0, variants=variants)
     with ProcessPoolExecutor(parallel, mp_context=multiprocessing.get_context("fork")) as pool:
         mapped = pool.map(_direct_scenario, [r.model_dump_json() for r in requests])
-        preload_tables()  # as the CLI does: while the workers run
+        preload_table_libraries()  # as the CLI does: while the workers run
         results = list(mapped)
     manifest_table(), traces_table()
     stage, validation = defaultdict(float), defaultdict(float)
@@ -139,9 +140,9 @@ def run_dagster(count: int, variants: int, parallel: int, tmp: Path, env: dict) 
     stage_s = {k: float(v) for k, v in (item.rsplit(" ", 1) for item in stages.split(", "))}
     tokens = re.search(r"tokens:\s+(\d+)", out).group(1)
     runs = int(re.search(r": (\d+) run\(s\), ", out).group(1))
-    warm = float(re.search(r"warm-up done at ([\d.]+) s", out).group(1))
+    start_up = float(re.search(r"start-up done at ([\d.]+) s", out).group(1))
     return {**timing, "valid": int(m.group(1)), "total": int(m.group(2)), "stage_s": stage_s,
-            "tokens": int(tokens), "warm_up_s": warm, "runs": runs, "stdout": out}
+            "tokens": int(tokens), "start_up_s": start_up, "runs": runs, "stdout": out}
 
 
 def run_direct_process(count: int, variants: int, parallel: int, tmp: Path, env: dict) -> dict:
@@ -221,16 +222,17 @@ beforehand, its build jobs are not in the CPU times).
 
 Load average (1 min) before→after each run — through Dagster: {_load_text(dagster_runs)}; direct: {_load_text(direct_runs)}.
 
-| | wall time, median | wall time, best | CPU time (best run) | warm-up (best run) | valid / variants | yield |
+| | wall time, median | wall time, best | CPU time (best run) | start-up (best run) | valid / variants | yield |
 |---|---|---|---|---|---|---|
-| through Dagster (CLI, {args.parallel} workers) | {median(dagster_runs, 'wall_s'):.1f} s | {dagster['wall_s']:.1f} s | {dagster['cpu_s']:.1f} s | {dagster['warm_up_s']:.1f} s | {dagster['valid']}/{dagster['total']} | {dagster['valid'] / max(dagster['total'], 1):.0%} |
+| through Dagster (CLI, {args.parallel} workers) | {median(dagster_runs, 'wall_s'):.1f} s | {dagster['wall_s']:.1f} s | {dagster['cpu_s']:.1f} s | {dagster['start_up_s']:.1f} s | {dagster['valid']}/{dagster['total']} | {dagster['valid'] / max(dagster['total'], 1):.0%} |
 | direct domain calls ({args.parallel} workers) | {median(direct_runs, 'wall_s'):.1f} s | {direct['wall_s']:.1f} s | {direct['cpu_s']:.1f} s | | {direct['valid']}/{direct['total']} | {direct['valid'] / max(direct['total'], 1):.0%} |
 
 Orchestration overhead (Dagster / direct wall time, same repeat): **{ratios[best]:.2f}×** in the best run
 (all runs: {", ".join(f"{r:.2f}" for r in ratios)}). Targets: < 30 s for 10 scenarios through Dagster with the
 oracle on (issue 9), ≤ 1.25× direct (issue 11).
 Both wall times include process start and the warm-up before the workers fork (imports of
-litellm, mujoco, trimesh and Dagster; the CLI also opens the instance). The CLI runs
+litellm, mujoco, trimesh, and Dagster for the CLI). The CLI's workers fork from a process that warms up
+while the CLI saves the requests and opens the instance ("start-up": the CLI's own part). The CLI runs
 {dagster['runs']} Dagster run(s) over partition ranges (one per worker; each scenario stays its own partition with
 its materializations, metadata and check evaluations) plus the manifest/traces run; Dagster adds per run a run
 record, a step and an input load per stage, and per scenario its event-log writes and the IO manager's pickles.

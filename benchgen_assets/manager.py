@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 from collections import defaultdict
+from contextlib import ExitStack
 from typing import Optional
 
 from benchgen_assets.authoring.request_text import offline_refusal, parse_request_text
@@ -27,8 +28,8 @@ from benchgen_assets.records import GenerationRequest
 from resources.atomic import DatasetWriteError, remove_stale_scratch, require_writable
 from resources.llm_options import LLMOptions, add_llm_arguments, llm_options
 from resources.paths import datasets_root
-from resources.run_workers import (WorkerPool, process_instance, quiet_range_check_notices, report_dead_worker_runs,
-                                   worker_tags)
+from resources.run_workers import (PreforkedPool, preload_table_libraries, process_instance, quiet_range_check_notices,
+                                   report_dead_worker_runs, worker_tags)
 
 SCENARIO_STEPS = ["generation_request", "scenario_plan", "scenario_script", "validated_scenario", "scenario_preview"]
 TABLE_ASSETS = ["benchmark_manifest", "generation_traces"]
@@ -170,7 +171,7 @@ def warm_up(*, dagster: bool = True) -> None:
     """Pay the heavy imports once before forking workers (they inherit them): litellm, the offline
     author, the validator's libraries, and (``dagster``) the definitions; start the build server meanwhile.
     The tables' libraries (pandas, pyarrow) are not here: only the parent needs them, and it
-    imports them while the workers run (``preload_tables``)."""
+    imports them while the workers run (``preload_table_libraries``)."""
     from benchgen_assets.sandbox import ensure_server
 
     server = threading.Thread(target=ensure_server, name="build-server-start", daemon=True)
@@ -187,13 +188,6 @@ def warm_up(*, dagster: bool = True) -> None:
     # What the warm-up loaded stays for the life of the process: keep it out of the collector's
     # full passes (the workers' big Dagster heap made those slow) and out of copy-on-write faults.
     gc.freeze()
-
-
-def preload_tables() -> None:
-    """Import what the tables need; called in the parent once the workers are forked, so it overlaps
-    with their runs instead of delaying them (workers never use pandas)."""
-    import pandas  # noqa: F401
-    import pyarrow.parquet  # noqa: F401
 
 
 def _print_summary(results: list[dict], tables: Optional[dict], wall: float) -> None:
@@ -241,50 +235,59 @@ def generate(args: argparse.Namespace) -> int:
     home = ensure_dagster_home()
     if not (home / "dagster.yaml").exists():  # a fresh home gets the project's instance settings
         shutil.copyfile(default_dagster_home() / "dagster.yaml", home / "dagster.yaml")
-    for r in requests:
-        save_request(r)
     from resources.instance_settings import use_cli_instance_settings
 
     use_cli_instance_settings()  # the forked workers inherit it
-    instance = process_instance()  # opened once here, for the partitions now and the tables at the end
-    report_dead_worker_runs(instance)  # an earlier run whose worker was killed
-    known = set(instance.get_dynamic_partitions(SCENARIOS))
-    instance.add_dynamic_partitions(SCENARIOS, [r.scenario_id for r in requests if r.scenario_id not in known])
-    # A few range runs (one per worker, at most $BENCHGEN_SCENARIOS_PER_RUN scenarios each) instead of
-    # a run per scenario: a run's fixed cost (run record, a step and an input load per stage) is shared.
-    batches = balanced_batches(instance.get_dynamic_partitions(SCENARIOS), [r.scenario_id for r in requests],
-                               args.parallel, scenarios_per_run())
-    batch = time.strftime("%Y%m%d-%H%M%S")
-    print(f"generating {len(requests)} scenario(s) ({', '.join(r.scenario_id for r in requests[:3])}"
-          f"{', …' if len(requests) > 3 else ''}) in DAGSTER_HOME={home}: {len(batches)} run(s), "
-          f"{args.parallel} in parallel", flush=True)
-    warm_up()
-    print(f"warm-up done at {time.monotonic() - t0:.1f} s", flush=True)
+    with ExitStack() as stack:
+        # Workers: their parent starts now and pays the warm-up (imports, build server) while this
+        # process saves the requests and opens the instance; the workers fork from its warm state.
+        pool = (stack.enter_context(PreforkedPool(warm_up, multiprocessing.get_context("fork")))
+                if args.parallel > 1 else None)
+        for r in requests:
+            save_request(r)
+        instance = process_instance()  # opened once here, for the partitions now and the tables at the end
+        report_dead_worker_runs(instance)  # an earlier run whose worker was killed
+        known = set(instance.get_dynamic_partitions(SCENARIOS))
+        instance.add_dynamic_partitions(SCENARIOS, [r.scenario_id for r in requests if r.scenario_id not in known])
+        # A few range runs (one per worker, at most $BENCHGEN_SCENARIOS_PER_RUN scenarios each) instead of
+        # a run per scenario: a run's fixed cost (run record, a step and an input load per stage) is shared.
+        batches = balanced_batches(instance.get_dynamic_partitions(SCENARIOS), [r.scenario_id for r in requests],
+                                   args.parallel, scenarios_per_run())
+        batch = time.strftime("%Y%m%d-%H%M%S")
+        print(f"generating {len(requests)} scenario(s) ({', '.join(r.scenario_id for r in requests[:3])}"
+              f"{', …' if len(requests) > 3 else ''}) in DAGSTER_HOME={home}: {len(batches)} run(s), "
+              f"{args.parallel} in parallel", flush=True)
+        if pool is None:
+            warm_up()
+        else:
+            preload_table_libraries()  # for the tables at the end, while the workers' parent still warms up
+            gc.freeze()  # what this process loaded stays: out of the collector's passes, and of its exit's
+        print(f"start-up done at {time.monotonic() - t0:.1f} s"
+              f"{'' if pool is None else ' (the workers warm up alongside)'}", flush=True)
 
-    kwargs = dict(max_attempts=args.max_attempts, llm=args.llm, tag=batch)
-    results: list[dict] = []
+        kwargs = dict(max_attempts=args.max_attempts, llm=args.llm, tag=batch)
+        results: list[dict] = []
 
-    def report(r: dict) -> None:
-        results.append(r)
-        status = (f"{r.get('valid', 0)}/{r.get('total', 0)} valid" if r["success"] else f"FAILED: {r.get('error', '')}")
-        print(f"[{len(results)}/{len(requests)}] {r['scenario_id']} {r.get('family') or ''} "
-              f"attempts={r.get('attempts', '-')} {status} ({r['seconds']:.1f} s)", flush=True)
+        def report(r: dict) -> None:
+            results.append(r)
+            status = (f"{r.get('valid', 0)}/{r.get('total', 0)} valid" if r["success"]
+                      else f"FAILED: {r.get('error', '')}")
+            print(f"[{len(results)}/{len(requests)}] {r['scenario_id']} {r.get('family') or ''} "
+                  f"attempts={r.get('attempts', '-')} {status} ({r['seconds']:.1f} s)", flush=True)
 
-    if args.parallel <= 1:
-        for b in batches:
-            for r in materialize_batch(b, **kwargs):
-                report(r)
-    else:
-        # fork: workers inherit the warmed-up imports instead of paying them again
-        with WorkerPool(min(args.parallel, len(batches)), multiprocessing.get_context("fork")) as pool:
-            preload_tables()  # the workers are forked: this overlaps with their runs
-            for b, done, error in pool.map_unordered(functools.partial(materialize_batch, **kwargs), batches):
+        if pool is None:
+            for b in batches:
+                for r in materialize_batch(b, **kwargs):
+                    report(r)
+        else:
+            for b, done, error in pool.map_unordered(min(args.parallel, len(batches)),
+                                                     functools.partial(materialize_batch, **kwargs), batches):
                 if error:  # a crashed or killed worker loses its run, not the others
                     done = [{"scenario_id": s, "success": False, "error": error, "seconds": 0.0} for s in b]
                 for r in done:
                     report(r)
-        if any("run_id" not in r for r in results):  # a worker died mid-run: its Dagster run ends FAILED now
-            report_dead_worker_runs(instance)
+    if any("run_id" not in r for r in results):  # a worker died mid-run: its Dagster run ends FAILED now
+        report_dead_worker_runs(instance)
     tables = materialize_tables(batch=batch)
     _print_summary(sorted(results, key=lambda r: r["scenario_id"]), tables, time.monotonic() - t0)
     return 0 if all(r["success"] for r in results) else 1

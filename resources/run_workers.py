@@ -52,6 +52,13 @@ def quiet_range_check_notices() -> None:
     logging.getLogger("dagster._core.execution.plan.active").addFilter(_not_range_check_notice)  # idempotent
 
 
+def preload_table_libraries() -> None:
+    """Import what the CLIs' final tables need (pandas, pyarrow), in the parent while it waits for its
+    workers, instead of after them (the workers never use them)."""
+    import pandas  # noqa: F401
+    import pyarrow.parquet  # noqa: F401
+
+
 def worker_died_message(pid: int, exitcode: Optional[int] = None) -> str:
     if exitcode is None:  # found dead later, by another process: how it ended is not known
         how = "killed?"
@@ -198,6 +205,75 @@ class WorkerPool:
             conn.close()
 
     def __enter__(self) -> "WorkerPool":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _forker(conn, warm_up: Callable[[], None], context) -> None:
+    """The pool's first process: warm up (the heavy imports) while the parent does its own start-up,
+    then, when the parent sends the work, fork the workers from that warm state and relay their
+    results; ``None``: close the workers and end."""
+    _die_with_parent()  # a CLI killed alone takes this process, and so its workers, with it
+    warm_up()
+    pool = None
+    try:
+        while (message := conn.recv()) is not None:
+            workers, fn, items = message
+            pool = pool or WorkerPool(workers, context)
+            for result in pool.map_unordered(fn, items):
+                conn.send(result)
+            conn.send(_DONE)
+    except EOFError:  # the parent is gone
+        pass
+    finally:
+        if pool is not None:
+            pool.close()
+
+
+_DONE = "benchgen/run_workers/done"
+
+
+class PreforkedPool:
+    """A ``WorkerPool`` whose workers are forked from a process started first, before the heavy imports:
+    it pays them (``warm_up``) while the caller does its own start-up (Dagster's import, the instance,
+    the partitions), instead of after it. The workers inherit its warm state, as they would the
+    caller's. ``map_unordered`` as ``WorkerPool``'s, with the number of workers given then."""
+
+    def __init__(self, warm_up: Callable[[], None], context):
+        self.conn, child = context.Pipe()
+        self.process = context.Process(target=_forker, args=(child, warm_up, context), daemon=False)
+        self.process.start()
+        child.close()
+
+    def map_unordered(self, workers: int, fn: Callable[[Any], Any], items: list) -> Iterator[tuple[Any, Any, Optional[str]]]:
+        left = list(items)
+        try:
+            self.conn.send((workers, fn, items))
+            while (message := self.conn.recv()) != _DONE:
+                left.remove(message[0])
+                yield message
+        except (EOFError, OSError):  # the workers' parent died (killed), and its workers with it
+            self.process.join()
+            why = (f"{worker_died_message(self.process.pid, self.process.exitcode)} (the workers' parent) "
+                   "before its runs finished; run the same command again to redo them")
+            for item in left:
+                yield item, None, why
+
+    def close(self) -> None:
+        if self.process.is_alive():
+            try:
+                self.conn.send(None)
+            except OSError:
+                pass
+        self.process.join(timeout=60)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join()
+        self.conn.close()
+
+    def __enter__(self) -> "PreforkedPool":
         return self
 
     def __exit__(self, *exc) -> None:

@@ -28,8 +28,8 @@ from pydantic import BaseModel
 from resources.atomic import DatasetWriteError, remove_stale_scratch, require_writable
 from resources.llm_options import LLMOptions, add_llm_arguments, llm_options
 from resources.paths import datasets_root, ensure_dagster_home
-from resources.run_workers import (WorkerPool, process_instance, quiet_range_check_notices, report_dead_worker_runs,
-                                   worker_tags)
+from resources.run_workers import (PreforkedPool, preload_table_libraries, process_instance, quiet_range_check_notices,
+                                   report_dead_worker_runs, worker_tags)
 
 RANGE_START_TAG, RANGE_END_TAG = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 # The CLI prints each episode's outcome and reason itself; the full logs and tracebacks are in the UI.
@@ -168,7 +168,6 @@ def warm_up() -> None:
 
 def run(episodes_dir: Path, *, workers: int = 2, options: Optional[RunOptions] = None, out=sys.stdout) -> dict:
     from resources.instance_settings import use_cli_instance_settings
-    from teacher_assets.defs.assets import episodes_partitions, episodes_per_run
 
     ensure_dagster_home()
     use_cli_instance_settings()  # the forked workers inherit it
@@ -180,23 +179,28 @@ def run(episodes_dir: Path, *, workers: int = 2, options: Optional[RunOptions] =
     if not ids:
         print(f"no episodes in {episodes_dir}", file=out)
         return {}
-    instance = process_instance()
-    report_dead_worker_runs(instance, out)  # an earlier run whose worker was killed
-    known = set(instance.get_dynamic_partitions(episodes_partitions.name))
-    instance.add_dynamic_partitions(episodes_partitions.name, [i for i in ids if i not in known])
-    order = instance.get_dynamic_partitions(episodes_partitions.name)
-    batches = plan_batches(order, ids, min(episodes_per_run(), math.ceil(len(ids) / workers)))
-    print(f"{len(ids)} episodes from {episodes_dir}; {len(batches)} run(s) over {workers} worker(s); "
-          f"DAGSTER_HOME={ensure_dagster_home()}", file=out)
+    # The workers' parent starts now and pays the heavy imports (warm_up) while this process opens the
+    # instance and adds the partitions; the workers are forked from it and inherit its imports, and
+    # end without an interpreter teardown (1.5-2.5 s each with litellm and Dagster loaded). No SQLite
+    # connection crosses a fork: each worker opens its own instance, the storage's engines are per process.
+    with PreforkedPool(warm_up, multiprocessing.get_context("fork")) as pool:
+        from teacher_assets.defs.assets import episodes_partitions, episodes_per_run
 
-    started = time.monotonic()
-    runs: list[EpisodeRun] = []
-    # Forked workers share the parent's imports, and end without an interpreter teardown (1.5-2.5 s
-    # each with litellm and Dagster loaded). No SQLite connection crosses the fork: each worker opens
-    # its own instance, and the storage's engines are per process (resources/dagster_storage.py).
-    warm_up()
-    with WorkerPool(min(workers, len(batches)), multiprocessing.get_context("fork")) as pool:
-        for batch, done, error in pool.map_unordered(functools.partial(_materialize_batch, options=options), batches):
+        instance = process_instance()
+        report_dead_worker_runs(instance, out)  # an earlier run whose worker was killed
+        known = set(instance.get_dynamic_partitions(episodes_partitions.name))
+        instance.add_dynamic_partitions(episodes_partitions.name, [i for i in ids if i not in known])
+        order = instance.get_dynamic_partitions(episodes_partitions.name)
+        batches = plan_batches(order, ids, min(episodes_per_run(), math.ceil(len(ids) / workers)))
+        print(f"{len(ids)} episodes from {episodes_dir}; {len(batches)} run(s) over {workers} worker(s); "
+              f"DAGSTER_HOME={ensure_dagster_home()}", file=out)
+
+        preload_table_libraries()  # for the proposer dataset, while the workers' parent still warms up
+        gc.freeze()  # what this process loaded stays: out of the collector's passes, and of its exit's
+        started = time.monotonic()
+        runs: list[EpisodeRun] = []
+        for batch, done, error in pool.map_unordered(min(workers, len(batches)),
+                                                     functools.partial(_materialize_batch, options=options), batches):
             if error:  # a crashed or killed worker loses its batch, not the others
                 done = [EpisodeRun(episode_id=i, run_id="", success=False, status="failed", reason=error)
                         for i in batch]
