@@ -11,9 +11,9 @@ Dagster home and datasets root (cold LLM cache; copies of one sample share its c
 
 1. through Dagster: ``python -m teacher_assets.manager run`` — partition-range runs, one per forked
    worker process, then ``proposer_dataset``;
-2. direct: a fresh Python process that starts the same way (imports and litellm once, ``gc.freeze``,
-   then ``--workers`` forked processes) and runs the same stages, checks and writes per episode with
-   no Dagster, then writes the proposer dataset.
+2. direct: a fresh Python process that starts as the CLI's workers do (imports and litellm once,
+   ``gc.freeze``, then ``--workers`` forked processes; it has no instance to open meanwhile) and runs
+   the same stages, checks and writes per episode with no Dagster, then writes the proposer dataset.
 
 Each path is a process of its own, so both pay their imports and start-up. The Dagster home's
 databases are made before the CLI starts, as a user's instance exists before a run.
@@ -181,7 +181,7 @@ def _direct_batch(episodes_dir: str, ids: list[str]) -> list[str]:
 
 
 def direct_path(episodes: Path, workers: int) -> None:
-    """The direct path's own process: the same start as the CLI (imports and litellm once, then fork
+    """The direct path's own process: the start of the CLI's workers (imports and litellm once, then fork
     ``workers`` processes), the same stages, checks and writes per episode, then the proposer dataset."""
     import json
 
