@@ -170,8 +170,8 @@ def materialize_tables(*, batch: str) -> dict:
 def warm_up(*, dagster: bool = True) -> None:
     """Pay the heavy imports once before forking workers (they inherit them): litellm, the offline
     author, the validator's libraries, and (``dagster``) the definitions; start the build server meanwhile.
-    The tables' libraries (pandas, pyarrow) are not here: only the parent needs them, and it
-    imports them while the workers run (``preload_table_libraries``)."""
+    The tables' libraries (pandas, pyarrow) are not here: only the CLI needs them, and it imports
+    them while this runs in the workers' parent (``preload_table_libraries``)."""
     from benchgen_assets.sandbox import ensure_server
 
     server = threading.Thread(target=ensure_server, name="build-server-start", daemon=True)

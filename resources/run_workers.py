@@ -211,6 +211,9 @@ class WorkerPool:
         self.close()
 
 
+_DONE = "benchgen/run_workers/done"  # the forker's answer once every item of a map is sent back
+
+
 def _forker(conn, warm_up: Callable[[], None], context) -> None:
     """The pool's first process: warm up (the heavy imports) while the parent does its own start-up,
     then, when the parent sends the work, fork the workers from that warm state and relay their
@@ -230,9 +233,6 @@ def _forker(conn, warm_up: Callable[[], None], context) -> None:
     finally:
         if pool is not None:
             pool.close()
-
-
-_DONE = "benchgen/run_workers/done"
 
 
 class PreforkedPool:
