@@ -261,3 +261,85 @@ def test_step_output_is_captured_with_or_without_the_echo(tmp_path, monkeypatch,
     assert [p.read_text() for p in logs.glob("*.out")] == ["hello from the step\n"]
     assert sorted(p.stem for p in logs.glob("*.complete")) == [p.stem for p in logs.glob("*.out")]
     assert spawned == (echo == "1")
+
+
+def _checked_range_run_events(home, monkeypatch) -> list:
+    """The events of a range run over 4 dynamic partitions: planned events, materializations with tags
+    (data versions), and per-partition check evaluations (one failing) logged as one batch."""
+    from dagster import (AssetCheckEvaluation, AssetCheckSpec, DynamicPartitionsDefinition, asset, materialize,
+                         multi_asset_check)
+    from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+    from teacher_assets.defs.checks import _log_as_one_batch
+
+    home.mkdir()
+    _asset_and_home(home, monkeypatch, "{custom: {module: resources.dagster_storage, class: SqliteStorage, "
+                                       "config: {base_dir: {env: DAGSTER_HOME}}}}")
+    monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", "1000")
+    parts = DynamicPartitionsDefinition(name="things")
+
+    @asset(partitions_def=parts)
+    def first(context) -> None:
+        for key in context.partition_keys:
+            context.add_asset_metadata({"key": key}, partition_key=key)
+
+    @multi_asset_check(specs=[AssetCheckSpec(name, asset=first, partitions_def=parts) for name in ("small", "even")],
+                       can_subset=True)
+    def first_checks(context):
+        _log_as_one_batch(context, [AssetCheckEvaluation(asset_key=first.key, check_name=name, partition=key,
+                                                         passed=name == "small" or key != "p2")
+                                    for key in context.partition_keys for name in ("small", "even")])
+        yield from ()  # the evaluations are logged, as the teacher's range checks log theirs
+
+    keys = [f"p{i}" for i in range(4)]
+    with DagsterInstance.get() as instance:
+        instance.add_dynamic_partitions("things", keys)
+        result = materialize([first, first_checks], instance=instance,
+                             tags={ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]})
+        assert result.success
+        return list(instance.all_logs(result.run_id))
+
+
+def _tables(folder) -> dict:
+    import sqlite3
+
+    out = {}
+    for db in sorted(folder.glob("*.db")):
+        with sqlite3.connect(db) as conn:
+            tables = {}
+            for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type='table' AND name != 'secondary_indexes'"):
+                # All but the stamps of when the database and its rows were created.
+                columns = [f'"{c[1]}"' for c in conn.execute(f"PRAGMA table_info({name})") if c[4] != "CURRENT_TIMESTAMP"]
+                tables[name] = conn.execute(f"SELECT {', '.join(columns)} FROM {name} ORDER BY rowid").fetchall()
+            out[db.stem if db.stem == "index" else "run"] = tables
+    return out
+
+
+def test_event_batches_write_the_rows_dagster_writes_event_by_event(tmp_path, monkeypatch):
+    """A run's events stored as batches (one per kind of event as a range run hands them over, and all
+    in one) leave every table of the run's database and of the index, row for row and id for id, as
+    Dagster's own SQLite storage leaves them storing the events one at a time."""
+    from itertools import groupby
+
+    from dagster._core.storage.event_log import SqliteEventLogStorage
+
+    from resources.dagster_storage import SqliteEventLogStorageOneEngine
+
+    events = _checked_range_run_events(tmp_path / "home", monkeypatch)
+    kinds = [e.dagster_event_type for e in events]
+    assert kinds.count("ASSET_CHECK_EVALUATION") == 8 and kinds.count("ASSET_MATERIALIZATION") == 4
+
+    dagsters = SqliteEventLogStorage(str(tmp_path / "dagster"))
+    for event in events:
+        dagsters.store_event(event)
+    expected = _tables(tmp_path / "dagster")
+    assert expected["index"]["asset_event_tags"] and expected["index"]["asset_check_executions"]
+    assert sum(row[5] == "FAILED" for row in expected["index"]["asset_check_executions"]) == 1
+
+    by_kind = [list(group) for _, group in groupby(events, key=lambda e: e.dagster_event_type)]
+    for name, batches in (("by_kind", by_kind), ("all_in_one", [events])):
+        ours = SqliteEventLogStorageOneEngine(str(tmp_path / name))
+        for batch in batches:
+            ours.store_event_batch(batch)
+        ours.dispose()
+        assert _tables(tmp_path / name) == expected, name
