@@ -12,7 +12,7 @@ Dagster home and datasets root (cold LLM cache; copies of one sample share its c
 1. through Dagster: ``python -m teacher_assets.manager run`` — partition-range runs, one per forked
    worker process, then ``proposer_dataset``;
 2. direct: a fresh Python process that starts as the CLI's workers do (imports and litellm once,
-   ``gc.freeze``, then ``--workers`` forked processes; it has no instance to open meanwhile) and runs
+   ``loaded_for_life``, then ``--workers`` forked processes; it has no instance to open meanwhile) and runs
    the same stages, checks and writes per episode with no Dagster, then writes the proposer dataset.
 
 Each path is a process of its own, so both pay their imports and start-up. The Dagster home's
@@ -50,7 +50,6 @@ process role); then ``--storage-sizes`` dynamic partitions on SQLite and on a th
 from __future__ import annotations
 
 import argparse
-import gc
 import io
 import json
 import math
@@ -185,15 +184,17 @@ def direct_path(episodes: Path, workers: int) -> None:
     ``workers`` processes), the same stages, checks and writes per episode, then the proposer dataset."""
     import json
 
-    import teacher_assets.pipeline  # noqa: F401
-    import teacher_assets.tree_checks  # noqa: F401
-    from resources.llm.client import warm_up_litellm
-    from resources.paths import datasets_root
-    from teacher_assets.manager import episode_ids
-    from teacher_assets.pipeline import write_proposer_dataset
+    from resources.run_workers import loaded_for_life
 
-    warm_up_litellm()
-    gc.freeze()  # as the CLI's warm-up: what is loaded stays out of the collector's passes and the exit's
+    with loaded_for_life():  # as the CLI's warm-up
+        import teacher_assets.pipeline  # noqa: F401
+        import teacher_assets.tree_checks  # noqa: F401
+        from resources.llm.client import warm_up_litellm
+        from resources.paths import datasets_root
+        from teacher_assets.manager import episode_ids
+        from teacher_assets.pipeline import write_proposer_dataset
+
+        warm_up_litellm()
     ids = episode_ids(episodes, io.StringIO())
     size = math.ceil(len(ids) / workers)
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:

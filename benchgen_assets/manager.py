@@ -28,8 +28,8 @@ from benchgen_assets.records import GenerationRequest
 from resources.atomic import DatasetWriteError, remove_stale_scratch, require_writable
 from resources.llm_options import LLMOptions, add_llm_arguments, llm_options
 from resources.paths import datasets_root
-from resources.run_workers import (PreforkedPool, preload_table_libraries, process_instance, quiet_range_check_notices,
-                                   report_dead_worker_runs, worker_tags)
+from resources.run_workers import (PreforkedPool, loaded_for_life, preload_table_libraries, process_instance,
+                                   quiet_range_check_notices, report_dead_worker_runs, worker_tags)
 
 SCENARIO_STEPS = ["generation_request", "scenario_plan", "scenario_script", "validated_scenario", "scenario_preview"]
 TABLE_ASSETS = ["benchmark_manifest", "generation_traces"]
@@ -178,16 +178,14 @@ def warm_up(*, dagster: bool = True) -> None:
     server.start()
     from resources.llm.client import warm_up_litellm
 
-    warm_up_litellm()
-    if dagster:
-        import benchgen_assets.definitions  # noqa: F401
-    import benchgen_assets.physics  # noqa: F401
-    import benchgen_assets.pipeline  # noqa: F401
-    import benchgen_assets.variant_runner  # noqa: F401
-    server.join()
-    # What the warm-up loaded stays for the life of the process: keep it out of the collector's
-    # full passes (the workers' big Dagster heap made those slow) and out of copy-on-write faults.
-    gc.freeze()
+    with loaded_for_life():  # the workers' big Dagster heap made the collector's full passes slow
+        warm_up_litellm()
+        if dagster:
+            import benchgen_assets.definitions  # noqa: F401
+        import benchgen_assets.physics  # noqa: F401
+        import benchgen_assets.pipeline  # noqa: F401
+        import benchgen_assets.variant_runner  # noqa: F401
+        server.join()
 
 
 def _print_summary(results: list[dict], tables: Optional[dict], wall: float) -> None:

@@ -28,8 +28,8 @@ from pydantic import BaseModel
 from resources.atomic import DatasetWriteError, remove_stale_scratch, require_writable
 from resources.llm_options import LLMOptions, add_llm_arguments, llm_options
 from resources.paths import datasets_root, ensure_dagster_home
-from resources.run_workers import (PreforkedPool, preload_table_libraries, process_instance, quiet_range_check_notices,
-                                   report_dead_worker_runs, worker_tags)
+from resources.run_workers import (PreforkedPool, loaded_for_life, preload_table_libraries, process_instance,
+                                   quiet_range_check_notices, report_dead_worker_runs, worker_tags)
 
 RANGE_START_TAG, RANGE_END_TAG = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 # The CLI prints each episode's outcome and reason itself; the full logs and tracebacks are in the UI.
@@ -155,15 +155,15 @@ def _materialize_dataset() -> dict:
 
 def warm_up() -> None:
     """Pay the heavy imports once before forking the workers (they inherit them): Dagster and the
-    teacher's definitions, the stages, litellm. What they loaded stays for the life of the process:
-    keep it out of the collector's full passes and out of copy-on-write faults (``gc.freeze``)."""
-    import teacher_assets.defs.assets  # noqa: F401
-    import teacher_assets.defs.checks  # noqa: F401
-    import teacher_assets.pipeline  # noqa: F401
+    teacher's definitions, the stages, litellm; loaded for the life of the process (``loaded_for_life``)."""
     from resources.llm.client import warm_up_litellm
 
-    warm_up_litellm()
-    gc.freeze()
+    with loaded_for_life():
+        import teacher_assets.defs.assets  # noqa: F401
+        import teacher_assets.defs.checks  # noqa: F401
+        import teacher_assets.pipeline  # noqa: F401
+
+        warm_up_litellm()
 
 
 def run(episodes_dir: Path, *, workers: int = 2, options: Optional[RunOptions] = None, out=sys.stdout) -> dict:

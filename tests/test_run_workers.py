@@ -52,3 +52,24 @@ def test_when_the_preforked_process_dies_every_unfinished_item_fails_with_the_re
     assert [item for item, _, _ in results] == ["a", "b"]
     assert all(result is None and "died (killed by SIGKILL)" in error and "run the same command again" in error
                for _, result, error in results)
+
+
+def test_what_a_warm_up_loads_is_frozen_and_the_collector_is_off_only_meanwhile():
+    import gc
+
+    from resources.run_workers import loaded_for_life
+
+    gc.unfreeze()
+    try:
+        with loaded_for_life():
+            inside = gc.isenabled()
+            kept = [{"module": i} for i in range(1000)]
+        assert not inside and gc.isenabled()
+        assert gc.get_freeze_count() >= len(kept)
+        gc.disable()
+        with loaded_for_life():
+            pass
+        assert not gc.isenabled()  # a caller's own setting is left as it was
+    finally:
+        gc.enable()
+        gc.unfreeze()
