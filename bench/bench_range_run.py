@@ -12,8 +12,8 @@ episodes in the same process (CPU and wall time of that part only):
   batches, step output echoed to the terminal — Dagster's defaults;
 - ``pooled``: the project storage (an engine and a small pool per database), ``synchronous=off``;
 - ``pooled+batched``: the same plus ``DAGSTER_EVENT_BATCH_SIZE`` (a run's planned events, a step's
-  materializations and check evaluations written in one transaction per database) and no echo of step
-  output — what the CLIs use;
+  materializations and check evaluations written as multi-row statements, one transaction per database)
+  and no echo of step output — what the CLIs use;
 - ``direct``: the same stages, checks and writes as plain calls (``bench_scale._direct_batch``).
 """
 
@@ -125,7 +125,7 @@ def render(args, rows: list[dict]) -> str:
                   f"{(cpu['stock'] - cpu['direct']) / n * 1000:.0f} ms.", "",
               "What is left is Dagster's own work: per episode 18 asset events (7 materialization-planned, 7 "
               "materializations with their metadata, 4 check evaluations), each built, serialized, logged and written "
-              "to the run's database and the index (in batches, one transaction per database), 7 "
+              "to the run's database and the index (a batch as multi-row statements in one transaction per database), 7 "
               "`add_asset_metadata(partition_key=…)` calls and the IO manager's pickles; per run ~0.2 s (run record and "
               "plan, a step per stage with its input load, data-version lookup and `llm` pool slot, compute-log "
               "capture). Against ~35 ms of offline-teacher work per episode that stays visible; with a hosted model "

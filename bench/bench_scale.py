@@ -215,7 +215,37 @@ def direct(episodes: Path, workers: int) -> dict:
             "failed": statuses.count("failed")}
 
 
+# The direct path's warm-up, and the same plus what a Dagster worker imports on top: Dagster, the
+# teacher's definitions and the instance's storage (SQLAlchemy, alembic). On the Dagster path these
+# imports are in a row before the first episode, whatever the forking order: the floor under its wall time.
+DIRECT_IMPORTS = """
+from resources.run_workers import loaded_for_life
+with loaded_for_life():
+    import teacher_assets.pipeline, teacher_assets.tree_checks
+    from resources.llm.client import warm_up_litellm
+    warm_up_litellm()
+"""
+DAGSTER_IMPORTS = DIRECT_IMPORTS + "    import teacher_assets.defs.assets, teacher_assets.defs.checks, resources.dagster_storage\n"
+
+
+def import_floor(repeat: int = 5) -> dict:
+    """Median wall time of fresh processes doing the direct path's imports, and those plus Dagster's."""
+    import subprocess
+
+    out = {}
+    for name, code in (("direct_s", DIRECT_IMPORTS), ("dagster_s", DAGSTER_IMPORTS)):
+        times = []
+        for _ in range(repeat):
+            started = time.monotonic()
+            subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
+            times.append(time.monotonic() - started)
+        out[name] = statistics.median(times)
+    return out
+
+
 def throughput(args) -> dict:
+    floor = import_floor()
+    print(f"imports: direct path {floor['direct_s']:.2f} s, with Dagster's {floor['dagster_s']:.2f} s", flush=True)
     sizes = {}
     for copies in args.copies:
         with tempfile.TemporaryDirectory(prefix="bench-scale-episodes-") as tmp:
@@ -232,7 +262,7 @@ def throughput(args) -> dict:
                       f"ratio wall {d['wall_s'] / x['wall_s']:.2f}, CPU {d['cpu_s'] / x['cpu_s']:.2f}; load {rows[-1]['load']}",
                       flush=True)
         sizes[copies] = rows
-    return {"sizes": sizes}
+    return {"sizes": sizes, "imports": floor}
 
 
 def hosted(args) -> dict:
@@ -1046,6 +1076,14 @@ def render(args, result: dict) -> str:
                          f"{d['accepted']} / {x['accepted']} |")
         medians.append(f"{n} episodes **{statistics.median(r['dagster']['wall_s'] / r['direct']['wall_s'] for r in rows):.2f}×**")
     lines += ["", "Dagster / direct wall time, median over repeats: " + "; ".join(medians) + ".", ""]
+    imports, first = result["imports"], next(iter(result["sizes"].values()))
+    gap, direct_wall = imports["dagster_s"] - imports["direct_s"], statistics.median(r["direct"]["wall_s"] for r in first)
+    lines += [f"The floor: a fresh process takes {imports['direct_s']:.2f} s for the direct path's imports (litellm, "
+              f"the stages) and {imports['dagster_s']:.2f} s with those a Dagster worker needs too (Dagster, the "
+              f"definitions, the instance's storage), median of 5. These {gap:.2f} s come before the first episode "
+              f"on the Dagster path whichever process pays them, so at {first[0]['dagster']['episodes']} episodes "
+              f"(direct {direct_wall:.1f} s) the ratio is at least {(direct_wall + gap) / direct_wall:.2f}× before any "
+              "run, event or step.", ""]
     return "\n".join(lines)
 
 
