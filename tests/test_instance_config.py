@@ -113,11 +113,21 @@ def test_bad_sqlite_synchronous_is_a_clear_error(monkeypatch):
         use_cli_instance_settings()
 
 
+def _materialize_range(instance, assets: list, keys: list[str]):
+    """One run of ``assets`` over the range of ``keys``, added first as partitions of "things"."""
+    from dagster import materialize
+    from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+    instance.add_dynamic_partitions("things", keys)
+    result = materialize(assets, instance=instance,
+                         tags={ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]})
+    assert result.success
+    return result
+
+
 def _range_run_records(home, monkeypatch, storage_yaml: str, batch_size: str) -> dict:
     """A range run over 5 dynamic partitions of two assets; what the instance then holds about it."""
-    from dagster import (AssetKey, DagsterEventType, DynamicPartitionsDefinition, EventRecordsFilter, asset,
-                         materialize)
-    from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+    from dagster import AssetKey, DagsterEventType, DynamicPartitionsDefinition, EventRecordsFilter, asset
 
     home.mkdir()
     _asset_and_home(home, monkeypatch, storage_yaml)
@@ -133,12 +143,8 @@ def _range_run_records(home, monkeypatch, storage_yaml: str, batch_size: str) ->
     def second() -> None:
         pass
 
-    keys = [f"p{i}" for i in range(5)]
     with DagsterInstance.get() as instance:
-        instance.add_dynamic_partitions("things", keys)
-        result = materialize([first, second], instance=instance,
-                             tags={ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]})
-        assert result.success
+        result = _materialize_range(instance, [first, second], [f"p{i}" for i in range(5)])
         out = {"run_events": [e.dagster_event_type for e in instance.all_logs(result.run_id) if e.is_dagster_event]}
         for name in ("first", "second"):
             key = AssetKey(name)
@@ -266,9 +272,7 @@ def test_step_output_is_captured_with_or_without_the_echo(tmp_path, monkeypatch,
 def _checked_range_run_events(home, monkeypatch) -> list:
     """The events of a range run over 4 dynamic partitions: planned events, materializations with tags
     (data versions), and per-partition check evaluations (one failing) logged as one batch."""
-    from dagster import (AssetCheckEvaluation, AssetCheckSpec, DynamicPartitionsDefinition, asset, materialize,
-                         multi_asset_check)
-    from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+    from dagster import AssetCheckEvaluation, AssetCheckSpec, DynamicPartitionsDefinition, asset, multi_asset_check
 
     from teacher_assets.defs.checks import _log_as_one_batch
 
@@ -291,12 +295,8 @@ def _checked_range_run_events(home, monkeypatch) -> list:
                                     for key in context.partition_keys for name in ("small", "even")])
         yield from ()  # the evaluations are logged, as the teacher's range checks log theirs
 
-    keys = [f"p{i}" for i in range(4)]
     with DagsterInstance.get() as instance:
-        instance.add_dynamic_partitions("things", keys)
-        result = materialize([first, first_checks], instance=instance,
-                             tags={ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]})
-        assert result.success
+        result = _materialize_range(instance, [first, first_checks], [f"p{i}" for i in range(4)])
         return list(instance.all_logs(result.run_id))
 
 
