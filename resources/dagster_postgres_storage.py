@@ -1,5 +1,5 @@
 """The deployed instance's Postgres storage: Dagster's own (dagster-postgres), with the dynamic-partition
-list read once per change.
+list read once per change and event batches written as multi-row statements.
 
 Dagster re-reads the whole list of a dynamic partitions definition on every
 ``add_asset_metadata(partition_key=…)`` (to check the key is in the run's range) and asks for single
@@ -15,9 +15,12 @@ postgres block>}`` (deploy/dagster.postgres.yaml); it needs the ``postgres`` ext
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+import threading
+from contextlib import nullcontext
+from typing import ContextManager, Optional, Sequence
 
 import sqlalchemy as db
+from dagster._core.events.log import EventLogEntry
 from dagster._core.storage.event_log.schema import DynamicPartitionsTable
 from dagster._serdes import ConfigurableClassData
 from dagster_postgres.event_log import PostgresEventLogStorage
@@ -25,14 +28,32 @@ from dagster_postgres.run_storage import PostgresRunStorage
 from dagster_postgres.schedule_storage import PostgresScheduleStorage
 from dagster_postgres.storage import DagsterPostgresStorage
 from dagster_postgres.utils import get_token_provider_from_config, pg_url_from_config
+from sqlalchemy.engine import Connection
+
+from resources.dagster_event_batches import MultiRowEventBatches
 
 
-class PostgresEventLogStorageCachedPartitions(PostgresEventLogStorage):
-    """Dagster's Postgres event log; dynamic partitions from a list cached per (size, newest id)."""
+class PostgresEventLogStorageCachedPartitions(MultiRowEventBatches, PostgresEventLogStorage):
+    """Dagster's Postgres event log; dynamic partitions from a list cached per (size, newest id); any
+    batch of events written as multi-row statements in one transaction (``dagster_event_batches``)."""
 
     def __init__(self, *args, **kwargs):
         self._partitions_cache: dict[str, tuple[tuple, tuple[str, ...], frozenset[str]]] = {}
+        self._batch = threading.local()  # .conn: the transaction of the batch this thread is writing
         super().__init__(*args, **kwargs)
+
+    def _connect(self) -> ContextManager[Connection]:
+        held = getattr(self._batch, "conn", None)  # Dagster's own writes inside a batch join its transaction
+        return nullcontext(held) if held is not None else super()._connect()
+
+    def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
+        # All or nothing: on an error Dagster writes the batch again event by event.
+        with self.index_transaction() as conn:
+            self._batch.conn = conn
+            try:
+                self._store_rows(events, conn)
+            finally:
+                del self._batch.conn
 
     def _partitions_version(self, partitions_def_name: str) -> tuple:
         query = (db.select(db.func.count(), db.func.max(DynamicPartitionsTable.c.id))

@@ -10,7 +10,7 @@ checks, tables and files are Dagster's, so an existing ``dagster_home`` works un
 
 A batch of events (a run's planned events, a range step's materializations or check evaluations)
 is written in one transaction per database instead of two or three per event, as multi-row
-statements holding the rows Dagster's own code writes. Alembic's migration scripts, which Dagster reads again for every database it
+statements holding the rows Dagster's own code writes (``dagster_event_batches``). Alembic's migration scripts, which Dagster reads again for every database it
 opens, are read once per process; the dynamic-partition list is read once per change. ``$BENCHGEN_SQLITE_SYNC`` (``off`` | ``normal``
 | ``full``, SQLite's ``PRAGMA synchronous``; unset: SQLite's default, ``full``) applies to these
 connections. The CLIs default it to ``off`` (``instance_settings.use_cli_instance_settings``): every event is a commit,
@@ -31,12 +31,10 @@ from typing import Iterator, Optional, Sequence
 import sqlalchemy
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from dagster._core.events import ASSET_CHECK_EVENTS, ASSET_EVENTS, EVENT_TYPE_TO_PIPELINE_RUN_STATUS, DagsterEventType
+from dagster._core.events import ASSET_CHECK_EVENTS, ASSET_EVENTS, EVENT_TYPE_TO_PIPELINE_RUN_STATUS
 from dagster._core.events.log import EventLogEntry
-from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 from dagster._core.storage.base_storage import DagsterStorage
-from dagster._core.storage.event_log.schema import (AssetCheckExecutionsTable, SqlEventLogStorageMetadata,
-                                                    SqlEventLogStorageTable)
+from dagster._core.storage.event_log.schema import SqlEventLogStorageMetadata
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import (INDEX_SHARD_NAME, SQLITE_BUSY_TIMEOUT_SECONDS,
                                                                      SqliteEventLogStorage)
 from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
@@ -45,14 +43,16 @@ from dagster._core.storage.sql import get_alembic_config
 from dagster._core.storage.sqlite_storage import (DagsterSqliteStorage, _event_logs_directory, _runs_directory,
                                                   _schedule_directory)
 from dagster._serdes import ConfigurableClassData
-from sqlalchemy import bindparam, create_engine
+from sqlalchemy import create_engine
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import QueuePool
 
 from resources.atomic import atomic_write_bytes
+from resources.dagster_event_batches import MultiRowEventBatches
 from resources.instance_settings import sqlite_synchronous
 
-_INDEXED = ASSET_EVENTS | ASSET_CHECK_EVENTS | set(EVENT_TYPE_TO_PIPELINE_RUN_STATUS)
+# What Dagster's SQLite store_event mirrors in the index: asset, asset check and run status events.
+_MIRRORED = frozenset(ASSET_EVENTS | ASSET_CHECK_EVENTS | set(EVENT_TYPE_TO_PIPELINE_RUN_STATUS))
 
 
 @functools.lru_cache(maxsize=1)
@@ -105,7 +105,7 @@ class EngineCache:
             self._engines.clear()
 
 
-class SqliteEventLogStorageOneEngine(SqliteEventLogStorage):
+class SqliteEventLogStorageOneEngine(MultiRowEventBatches, SqliteEventLogStorage):
     """Dagster's SQLite event log (a database per run plus the index shard), an engine per database."""
 
     def __init__(self, base_dir: str, inst_data: Optional[ConfigurableClassData] = None):
@@ -152,11 +152,8 @@ class SqliteEventLogStorageOneEngine(SqliteEventLogStorage):
         super()._initdb(engine, for_index_shard)
 
     def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
-        # Dagster's SQLite storage writes a batch event by event, each in transactions of its own on the
-        # run's database and the index, a statement per row. Here the batch is one transaction per
-        # database, all or nothing (on an error Dagster writes the batch again event by event), with the
-        # rows Dagster writes: each event serialized once, then one multi-row insert per table (the
-        # index's with its new ids, in order), and an asset key's row written once per kind of event.
+        # One transaction per database (the run's, the index), all or nothing: on an error Dagster
+        # writes the batch again event by event.
         run_ids = {e.run_id for e in events}
         if len(run_ids) != 1 or "" in run_ids:
             return super().store_event_batch(events)
@@ -165,62 +162,9 @@ class SqliteEventLogStorageOneEngine(SqliteEventLogStorage):
             shards = (run_ids.pop(), INDEX_SHARD_NAME)
             self._batch.conns = {shard: stack.enter_context(self._connect(shard)) for shard in shards}
             try:
-                self._store_rows(events, *self._batch.conns.values())
+                self._store_rows(events, *self._batch.conns.values(), mirrored_types=_MIRRORED)
             finally:
                 del self._batch.conns
-
-    def _store_rows(self, events: Sequence[EventLogEntry], run_conn: Connection, index_conn: Connection) -> None:
-        rows = [self._event_to_row(event) for event in events]
-        run_conn.execute(SqlEventLogStorageTable.insert(), rows)
-        # What Dagster's SQLite store_event mirrors in the index: asset, asset check and run status events.
-        mirrored = [i for i, event in enumerate(events) if event.dagster_event_type in _INDEXED]
-        if not mirrored:
-            return
-        ids = index_conn.execute(
-            SqlEventLogStorageTable.insert().returning(SqlEventLogStorageTable.c.id, sort_by_parameter_order=True),
-            [rows[i] for i in mirrored]).scalars().all()
-        stored = [(events[i], event_id, rows[i]["event"]) for i, event_id in zip(mirrored, ids)]
-        assets = [(event, event_id) for event, event_id, _ in stored if event.dagster_event_type in ASSET_EVENTS]
-        self._store_asset_event_tags(index_conn, [event for event, _ in assets], [event_id for _, event_id in assets])
-        # Each asset event sets columns of its key's row (a materialization the last materialization, run
-        # and time; a planned one the run and time): applying, in order, only the last event of each kind
-        # leaves the row as applying all of them would; for a range step, one write instead of one per partition.
-        last: dict[tuple, tuple[EventLogEntry, int]] = {}
-        for event, event_id in assets:
-            if event.dagster_event and event.dagster_event.asset_key:
-                last[(event.dagster_event.asset_key, event.dagster_event_type)] = (event, event_id)
-        for event, event_id in sorted(last.values(), key=lambda write: write[1]):
-            self._store_asset_event(index_conn, event, event_id)
-        checks = [write for write in stored if write[0].dagster_event_type in ASSET_CHECK_EVENTS]
-        if checks and not self._update_check_evaluations(index_conn, checks):
-            for event, event_id, _ in checks:  # Dagster's own path: inserts a missing row, refuses a duplicate
-                self.store_asset_check_event(event, event_id)
-
-    def _update_check_evaluations(self, conn: Connection, checks: list[tuple[EventLogEntry, int, str]]) -> bool:
-        """Dagster's update of the execution rows its planned events made, for every evaluation at once
-        and with the event as already serialized; False (nothing assumed) unless each evaluation had
-        exactly its one row and the batch holds evaluations only."""
-        if any(event.dagster_event_type != DagsterEventType.ASSET_CHECK_EVALUATION for event, _, _ in checks):
-            return False
-        table = AssetCheckExecutionsTable
-        values = []
-        for event, event_id, serialized in checks:
-            evaluation = event.dagster_event.event_specific_data
-            target = evaluation.target_materialization_data
-            values.append({
-                "k_asset": evaluation.asset_key.to_string(), "k_check": evaluation.check_name,
-                "k_run": event.run_id, "k_partition": evaluation.partition,
-                "execution_status": (AssetCheckExecutionRecordStatus.SUCCEEDED if evaluation.passed
-                                     else AssetCheckExecutionRecordStatus.FAILED).value,
-                "evaluation_event": serialized, "evaluation_event_timestamp": self._event_insert_timestamp(event),
-                "evaluation_event_storage_id": event_id,
-                "materialization_event_storage_id": target.storage_id if target else None,
-                "partition": evaluation.partition})
-        statement = table.update().where(
-            table.c.asset_key == bindparam("k_asset"), table.c.check_name == bindparam("k_check"),
-            table.c.run_id == bindparam("k_run"), table.c.partition.is_(bindparam("k_partition")))
-        # SQLite's IS matches NULL to NULL, as Dagster's `partition IS NULL` for an unpartitioned check.
-        return conn.execute(statement, values).rowcount == len(values)
 
     # Dynamic partitions, read once per change. Dagster re-reads the whole list on every
     # `add_asset_metadata(partition_key=…)` (to check the key is in the run's range): 7 times per

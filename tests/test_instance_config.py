@@ -1,6 +1,8 @@
 """The tracked dagster.yaml gives a working instance: SQLite storage, a bounded run queue."""
 
+import json
 import shutil
+from typing import Optional
 
 import pytest
 
@@ -9,6 +11,7 @@ from dagster._core.run_coordinator import QueuedRunCoordinator
 from dagster._core.storage.runs import SqliteRunStorage
 
 from resources.paths import default_dagster_home
+from tests.postgres import POSTGRES_BIN, postgres_storage, throwaway_postgres
 
 
 def test_project_instance_config(tmp_path, monkeypatch):
@@ -269,16 +272,17 @@ def test_step_output_is_captured_with_or_without_the_echo(tmp_path, monkeypatch,
     assert spawned == (echo == "1")
 
 
-def _checked_range_run_events(home, monkeypatch) -> list:
+def _checked_range_run_events(home, monkeypatch, storage: Optional[dict] = None) -> list:
     """The events of a range run over 4 dynamic partitions: planned events, materializations with tags
-    (data versions), and per-partition check evaluations (one failing) logged as one batch."""
+    (data versions), and per-partition check evaluations (one failing) logged as one batch; on the
+    project's SQLite storage, or ``storage``."""
     from dagster import AssetCheckEvaluation, AssetCheckSpec, DynamicPartitionsDefinition, asset, multi_asset_check
 
     from teacher_assets.defs.checks import _log_as_one_batch
 
     home.mkdir()
-    _asset_and_home(home, monkeypatch, "{custom: {module: resources.dagster_storage, class: SqliteStorage, "
-                                       "config: {base_dir: {env: DAGSTER_HOME}}}}")
+    _asset_and_home(home, monkeypatch, json.dumps(storage) if storage else "{custom: {module: resources.dagster_storage, "
+                                       "class: SqliteStorage, config: {base_dir: {env: DAGSTER_HOME}}}}")
     monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", "1000")
     parts = DynamicPartitionsDefinition(name="things")
 
@@ -300,19 +304,29 @@ def _checked_range_run_events(home, monkeypatch) -> list:
         return list(instance.all_logs(result.run_id))
 
 
-def _tables(folder) -> dict:
-    import sqlite3
+def _rows(url: str) -> dict:
+    """Every table of a database, its rows in insertion order, without the stamps of when the database
+    and its rows were created (the secondary-index markers, columns that default to the current time)."""
+    import sqlalchemy
 
-    out = {}
-    for db in sorted(folder.glob("*.db")):
-        with sqlite3.connect(db) as conn:
-            tables = {}
-            for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type='table' AND name != 'secondary_indexes'"):
-                # All but the stamps of when the database and its rows were created.
-                columns = [f'"{c[1]}"' for c in conn.execute(f"PRAGMA table_info({name})") if c[4] != "CURRENT_TIMESTAMP"]
-                tables[name] = conn.execute(f"SELECT {', '.join(columns)} FROM {name} ORDER BY rowid").fetchall()
-            out[db.stem if db.stem == "index" else "run"] = tables
+    engine = sqlalchemy.create_engine(url)
+    try:
+        inspector, out = sqlalchemy.inspect(engine), {}
+        with engine.connect() as conn:
+            for name in sorted(set(inspector.get_table_names()) - {"secondary_indexes"}):
+                columns = inspector.get_columns(name)
+                kept = [sqlalchemy.column(c["name"]) for c in columns
+                        if "CURRENT_TIMESTAMP" not in str(c.get("default")).upper() and "now()" not in str(c.get("default"))]
+                order = "id" if any(c["name"] == "id" for c in columns) else kept[0].name
+                out[name] = conn.execute(sqlalchemy.select(*kept).select_from(sqlalchemy.table(name))
+                                         .order_by(sqlalchemy.column(order))).fetchall()
+    finally:
+        engine.dispose()
     return out
+
+
+def _tables(folder) -> dict:
+    return {db.stem if db.stem == "index" else "run": _rows(f"sqlite:///{db}") for db in sorted(folder.glob("*.db"))}
 
 
 def test_event_batches_write_the_rows_dagster_writes_event_by_event(tmp_path, monkeypatch):
@@ -343,3 +357,43 @@ def test_event_batches_write_the_rows_dagster_writes_event_by_event(tmp_path, mo
             ours.store_event_batch(batch)
         ours.dispose()
         assert _tables(tmp_path / name) == expected, name
+
+
+@pytest.mark.skipif(not POSTGRES_BIN.is_dir(), reason="needs the PostgreSQL 15 server binaries")
+def test_postgres_event_batches_write_the_rows_dagster_writes_event_by_event(tmp_path, monkeypatch, capfd):
+    """The same on the deployed Postgres storage, whose Dagster original refuses a batch of check
+    evaluations (saying "Exception while storing event batch") and then writes it one event at a time.
+    The run itself is made on the deployed storage, without that message; then, in one database
+    Dagster's Postgres event log stores its events one at a time, in another ours stores them as batches."""
+    from itertools import groupby
+
+    import sqlalchemy
+    from dagster_postgres.event_log import PostgresEventLogStorage
+
+    from resources.dagster_postgres_storage import PostgresEventLogStorageCachedPartitions
+
+    with throwaway_postgres() as port:
+        events = _checked_range_run_events(tmp_path / "home", monkeypatch, postgres_storage(port))
+        assert "Exception while storing event batch" not in capfd.readouterr().err
+        url = f"postgresql+psycopg2://postgres@127.0.0.1:{port}"
+        admin = sqlalchemy.create_engine(f"{url}/dagster", isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            for name in ("reference", "by_kind", "all_in_one"):
+                conn.execute(sqlalchemy.text(f"CREATE DATABASE {name}"))
+        admin.dispose()
+
+        dagsters = PostgresEventLogStorage(f"{url}/reference")
+        for event in events:
+            dagsters.store_event(event)
+        dagsters.dispose()
+        expected = _rows(f"{url}/reference")
+        assert sum(row.execution_status == "FAILED" for row in expected["asset_check_executions"]) == 1
+        assert len(expected["event_logs"]) == len(events) and expected["asset_event_tags"]
+
+        by_kind = [list(group) for _, group in groupby(events, key=lambda e: e.dagster_event_type)]
+        for name, batches in (("by_kind", by_kind), ("all_in_one", [events])):
+            ours = PostgresEventLogStorageCachedPartitions(f"{url}/{name}")
+            for batch in batches:
+                ours.store_event_batch(batch)
+            ours.dispose()
+            assert _rows(f"{url}/{name}") == expected, name
