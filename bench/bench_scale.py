@@ -862,15 +862,22 @@ def storage_scale(args, storage: str, port: int | None = None) -> list[dict]:
     return rows
 
 
-def range_run_at(total: int, episodes_count: int) -> dict:
-    """One CLI range run over ``episodes_count`` episodes on a fresh SQLite instance that already holds
-    ``total`` partitions in all: what a run of the same size costs as the partition count grows."""
+def range_run_at(total: int, episodes_count: int, port: int | None = None) -> dict:
+    """One CLI range run over ``episodes_count`` episodes on a fresh instance (SQLite, or a new database of
+    the Postgres cluster on ``port``) that already holds ``total`` partitions in all: what a run of the same
+    size costs as the partition count grows."""
     from teacher_assets.defs.assets import episodes_partitions
     from teacher_assets.manager import RunOptions, run
+    from tests.postgres import create_database, postgres_storage
 
-    with tempfile.TemporaryDirectory(prefix="bench-scale-range-") as tmp, fresh_instance():
+    with tempfile.TemporaryDirectory(prefix="bench-scale-range-") as tmp, fresh_instance() as inst:
         from dagster import DagsterInstance
 
+        if port is not None:
+            home = inst / "dagster_home"
+            config = yaml_config(home)
+            config["storage"] = postgres_storage(port, create_database(port, f"range_{total}"))
+            (home / "dagster.yaml").write_text(__import__("yaml").safe_dump(config))
         episodes = reworded_episodes(Path(tmp), episodes_count)
         fillers = [f"filler_{i:06d}" for i in range(total - episodes_count)]
         with DagsterInstance.get() as instance:
@@ -879,8 +886,8 @@ def range_run_at(total: int, episodes_count: int) -> dict:
         before = load()
         result = run(episodes, workers=1, out=io.StringIO(), options=RunOptions(episodes_dir=str(episodes)))
     seconds = {r["run_id"]: r["seconds"] for r in result["runs"]}
-    row = {"partitions": total, "episodes": len(result["runs"]), "runs": len(seconds),
-           "run_s": sum(seconds.values()), "load": f"{before} / {load()}"}
+    row = {"storage": "sqlite" if port is None else "postgres", "partitions": total, "episodes": len(result["runs"]),
+           "runs": len(seconds), "run_s": sum(seconds.values()), "load": f"{before} / {load()}"}
     print(f"range run: {row}", flush=True)
     return row
 
@@ -897,6 +904,7 @@ def daemon_scale(args) -> dict:
         try:
             with throwaway_postgres() as port:
                 result["storage"] += storage_scale(args, "postgres", port)
+                result["range_runs"] += [range_run_at(total, episodes_per_run(), port) for total in args.range_run_at]
         except (OSError, subprocess.CalledProcessError) as err:
             result["postgres_error"] = f"{err}: {getattr(err, 'stderr', b'') or ''}"
     return result
@@ -917,11 +925,18 @@ def extrapolate(b: dict, range_runs: list[dict], target: int = 100_000) -> dict:
     parallel = sum(b["run_s"]) / b["wall_s"]
     runs = math.ceil(target / per_run)
     linear_s = runs * statistics.mean(b["run_s"]) / parallel
-    small = min(range_runs, key=lambda r: r["partitions"], default=None)
-    large = max(range_runs, key=lambda r: r["partitions"], default=None)
+    sqlite = [r for r in range_runs if r.get("storage", "sqlite") == "sqlite"]
+    small = min(sqlite, key=lambda r: r["partitions"], default=None)
+    large = max(sqlite, key=lambda r: r["partitions"], default=None)
     grows_s = (runs * (large["run_s"] - small["run_s"]) / parallel
                if large and large["partitions"] >= target and large is not small else None)
-    return {"per_run": per_run, "parallel": parallel, "runs": runs, "linear_s": linear_s, "grows_s": grows_s}
+    # On Postgres: the backfill's runs scaled by a run at ``target`` partitions there against one on SQLite
+    # at the backfill's size.
+    postgres = max((r for r in range_runs if r.get("storage") == "postgres"), key=lambda r: r["partitions"], default=None)
+    postgres_s = (linear_s * postgres["run_s"] / small["run_s"]
+                  if postgres and small and postgres["partitions"] >= target else None)
+    return {"per_run": per_run, "parallel": parallel, "runs": runs, "linear_s": linear_s, "grows_s": grows_s,
+            "postgres_s": postgres_s, "postgres_run": postgres, "sqlite_run": small}
 
 
 DAEMON_NOTE = (
@@ -931,10 +946,10 @@ DAEMON_NOTE = (
     "against the whole list of dynamic partitions, which Dagster's storages read afresh each time (242 ms a call "
     "at 100,000 on SQLite, 253 ms on Postgres; a 50-episode run took 146 s instead of 17 s). The project storage "
     "now reads the list once per change (`resources/dagster_storage.py`), so the check costs ~1 ms at 100,000 on "
-    "SQLite. The Postgres configurations do the same (`resources/dagster_postgres_storage.py`), but each read first "
-    "asks Postgres for the list's size and newest id, so that a change made on any host is seen: ~11 ms at 100,000, "
-    "several reads per check (the table above; Dagster's own Postgres storage: ~120-250 ms a check at 100,000). The "
-    "sensor's cursor holds one entry per folder and is rewritten every tick.")
+    "SQLite. The Postgres configurations do the same (`resources/dagster_postgres_storage.py`), their token a row of "
+    "Dagster's key-value table written with each change, and hold a few pooled connections per process where Dagster "
+    "opens one per statement (Dagster's own Postgres storage: ~120-250 ms a check at 100,000). The sensor's cursor "
+    "holds one entry per folder and is rewritten every tick.")
 
 
 def render_daemon(args, result: dict) -> str:
@@ -1015,17 +1030,21 @@ def render_daemon(args, result: dict) -> str:
              "runs above)" if e["grows_s"] is not None else "")
     if result["range_runs"]:
         lines += ["", "One CLI range run (`teacher_assets.manager.run --workers 1`, the run's own time, worker start "
-                  "excluded) of the same episodes on a fresh SQLite instance already holding other partitions: "
-                  + "; ".join(f"at {r['partitions']:,} partitions {r['run_s']:.0f} s for {r['episodes']} episodes "
-                              f"(load {r['load']})" for r in result["range_runs"]) + "."]
+                  "excluded) of the same episodes on a fresh instance already holding other partitions: "
+                  + "; ".join(f"{r.get('storage', 'sqlite')} at {r['partitions']:,} partitions {r['run_s']:.1f} s for "
+                              f"{r['episodes']} episodes (load {r['load']})" for r in result["range_runs"]) + "."]
+    on_postgres = (f" On Postgres: ≈ {e['postgres_s'] / 3600:.1f} h, the same runs scaled by a {e['postgres_run']['episodes']}-"
+                   f"episode run at {e['postgres_run']['partitions']:,} partitions there ({e['postgres_run']['run_s']:.1f} s) "
+                   f"against SQLite at {e['sqlite_run']['partitions']:,} ({e['sqlite_run']['run_s']:.1f} s)."
+                   if e["postgres_s"] is not None else "")
     lines += [
         "",
         f"**100,000 episodes, estimated:** {e['runs']} runs of {e['per_run']:.0f} at the measured mean "
         f"{statistics.mean(b['run_s']):.0f} s a run and {e['parallel']:.1f} runs' worth of parallelism → "
-        f"≈ {e['linear_s'] / 3600:.1f} h{grows}. Assumes: the same 2 cores and offline teacher (a hosted model "
-        "adds its latency, see above), a run's time as measured here on SQLite (Postgres stores event batches at once: "
-        "likely less) plus the growth the range runs show, the run queue at "
-        f"{b['queue_limit']}, and a backfill daemon that keeps the queue full at 100,000 partitions (not measured). "
+        f"≈ {e['linear_s'] / 3600:.1f} h{grows} on SQLite.{on_postgres} Assumes: the same 2 cores and offline "
+        "teacher (a hosted model adds its latency, see above), a run's time as measured here plus the growth the "
+        f"range runs show, the run queue at {b['queue_limit']}, and a backfill daemon that keeps the queue full at "
+        "100,000 partitions (not measured). "
         f"The episode sensor's tick grows linearly with the folders: ≈ {scan_100k:.0f} s of scanning and a "
         f"{b['sensor_growth']['cursor_kib'] * grow / 1024:.0f} MiB cursor per tick at 100,000 (×{grow:g} the figures "
         f"above), {'over' if scan_100k > 30 else 'within'} its 30 s "

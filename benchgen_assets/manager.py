@@ -13,7 +13,6 @@ import functools
 import gc
 import math
 import multiprocessing
-import os
 import re
 import shutil
 import sys

@@ -1,13 +1,5 @@
-"""The deployed instance's Postgres storage: Dagster's own (dagster-postgres), with the dynamic-partition
-list read once per change and event batches written as multi-row statements.
-
-Dagster re-reads the whole list of a dynamic partitions definition on every
-``add_asset_metadata(partition_key=…)`` (to check the key is in the run's range) and asks for single
-keys many times per partition of a range run: at 100,000 episodes that is ~0.1 s per read, 7 reads
-per episode. Here each read first asks Postgres for the list's size and newest row id (one
-index-only query): an add raises the newest id, a delete lowers the size, so the list read before
-is reused while both are unchanged, by any process on any host. A list is cached with the version
-read before it, so it is never older than its version.
+"""The deployed instance's Postgres storage: Dagster's own (dagster-postgres), with pooled connections,
+event batches written as multi-row statements and the dynamic-partition list read once per change.
 
 ``storage: custom: {module: resources.dagster_postgres_storage, class: PostgresStorage, config: <the
 postgres block>}`` (deploy/dagster.postgres.yaml); it needs the ``postgres`` extra.
@@ -15,69 +7,90 @@ postgres block>}`` (deploy/dagster.postgres.yaml); it needs the ``postgres`` ext
 
 from __future__ import annotations
 
+import os
 import threading
-from contextlib import nullcontext
-from typing import ContextManager, Optional, Sequence
+import uuid
+import weakref
+from contextlib import contextmanager, nullcontext
+from typing import ContextManager, Iterator, Optional, Sequence
 
 import sqlalchemy as db
 from dagster._core.events.log import EventLogEntry
-from dagster._core.storage.event_log.schema import DynamicPartitionsTable
+from dagster._core.storage.runs.schema import KeyValueStoreTable
 from dagster._serdes import ConfigurableClassData
 from dagster_postgres.event_log import PostgresEventLogStorage
 from dagster_postgres.run_storage import PostgresRunStorage
 from dagster_postgres.schedule_storage import PostgresScheduleStorage
 from dagster_postgres.storage import DagsterPostgresStorage
-from dagster_postgres.utils import get_token_provider_from_config, pg_url_from_config
+from dagster_postgres.utils import create_pg_engine, get_token_provider_from_config, pg_url_from_config
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Connection
 
 from resources.dagster_event_batches import MultiRowEventBatches
+from resources.dagster_partitions_cache import CachedDynamicPartitions
+
+PARTITIONS_TOKEN_KEY = "benchgen/dynamic_partitions_token"
 
 
-class PostgresEventLogStorageCachedPartitions(MultiRowEventBatches, PostgresEventLogStorage):
-    """Dagster's Postgres event log; dynamic partitions from a list cached per (size, newest id); any
-    batch of events written as multi-row statements in one transaction (``dagster_event_batches``)."""
+def pool_connections(storage) -> None:
+    """Give one of Dagster's Postgres storages a small pool of connections in place of a new one per
+    statement (its default outside the webserver, which pools too): a teacher range run opened and
+    closed thousands, a third of its time even against a local server. A forked process leaves the
+    parent's connections alone and opens its own (SQLAlchemy's recipe for pools across a fork)."""
+    engine = create_pg_engine(storage.postgres_url, storage._token_provider, isolation_level="AUTOCOMMIT",
+                              pool_size=2, max_overflow=8, pool_recycle=3600, pool_pre_ping=True)
+    storage._engine.dispose()
+    storage._engine = engine
+    ref = weakref.ref(engine)
+    os.register_at_fork(after_in_child=lambda: (e := ref()) is not None and e.dispose(close=False))
+
+
+class PostgresEventLogStorageCachedPartitions(MultiRowEventBatches, CachedDynamicPartitions, PostgresEventLogStorage):
+    """Dagster's Postgres event log with pooled connections; any batch of events written as multi-row
+    statements in one transaction (``dagster_event_batches``); dynamic partitions read once per change
+    (``dagster_partitions_cache``), the token a row of Dagster's key-value table."""
 
     def __init__(self, *args, **kwargs):
-        self._partitions_cache: dict[str, tuple[tuple, tuple[str, ...], frozenset[str]]] = {}
-        self._batch = threading.local()  # .conn: the transaction of the batch this thread is writing
+        self._batch = threading.local()  # .conn: the transaction this thread holds
         super().__init__(*args, **kwargs)
+        pool_connections(self)
+        # Made by the run storage, in the same database (a bare event log, e.g. in a test, has none).
+        self._has_kvs = KeyValueStoreTable.name in db.inspect(self._engine).get_table_names()
 
     def _connect(self) -> ContextManager[Connection]:
-        held = getattr(self._batch, "conn", None)  # Dagster's own writes inside a batch join its transaction
+        held = getattr(self._batch, "conn", None)  # Dagster's own statements join a held transaction
         return nullcontext(held) if held is not None else super()._connect()
 
-    def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
-        # All or nothing: on an error Dagster writes the batch again event by event.
+    @contextmanager
+    def _held_transaction(self) -> Iterator[Connection]:
         with self.index_transaction() as conn:
             self._batch.conn = conn
             try:
-                self._store_rows(events, conn)
+                yield conn
             finally:
                 del self._batch.conn
 
-    def _partitions_version(self, partitions_def_name: str) -> tuple:
-        query = (db.select(db.func.count(), db.func.max(DynamicPartitionsTable.c.id))
-                 .where(DynamicPartitionsTable.c.partitions_def_name == partitions_def_name))
+    def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
+        # All or nothing: on an error Dagster writes the batch again event by event.
+        with self._held_transaction() as conn:
+            self._store_rows(events, conn)
+
+    def _partitions_token(self) -> Optional[str]:
+        if not self._has_kvs:
+            return None
         with self.index_connection() as conn:
-            return tuple(conn.execute(query).one())
+            return conn.execute(db.select(KeyValueStoreTable.c.value)
+                                .where(KeyValueStoreTable.c.key == PARTITIONS_TOKEN_KEY)).scalar()
 
-    def _cached(self, partitions_def_name: str) -> tuple[tuple, tuple[str, ...], frozenset[str]]:
-        self._check_partitions_table()
-        version = self._partitions_version(partitions_def_name)
-        cached = self._partitions_cache.get(partitions_def_name)
-        if cached is None or cached[0] != version:
-            keys = tuple(super().get_dynamic_partitions(partitions_def_name))
-            cached = self._partitions_cache[partitions_def_name] = (version, keys, frozenset(keys))
-        return cached
-
-    def get_dynamic_partitions(self, partitions_def_name: str) -> Sequence[str]:
-        return list(self._cached(partitions_def_name)[1])
-
-    def has_dynamic_partition(self, partitions_def_name: str, partition_key: str) -> bool:
-        cached = self._partitions_cache.get(partitions_def_name)
-        if cached is None:  # nothing read yet: one key is cheaper to ask for than the whole list
-            return super().has_dynamic_partition(partitions_def_name, partition_key)
-        return partition_key in self._cached(partitions_def_name)[2]
+    @contextmanager
+    def _changing_partitions(self) -> Iterator[None]:
+        # The change and its new token commit together: no reader keeps the old list under the new token.
+        with self._held_transaction() as conn:
+            yield
+            if self._has_kvs:
+                token = uuid.uuid4().hex
+                conn.execute(pg_insert(KeyValueStoreTable).values(key=PARTITIONS_TOKEN_KEY, value=token)
+                             .on_conflict_do_update(index_elements=[KeyValueStoreTable.c.key], set_={"value": token}))
 
 
 class PostgresStorage(DagsterPostgresStorage):
@@ -90,6 +103,7 @@ class PostgresStorage(DagsterPostgresStorage):
         self.should_autocreate_tables = should_autocreate_tables
         self._inst_data = inst_data
         self._run_storage = PostgresRunStorage(postgres_url, should_autocreate_tables, token_provider=token_provider)
+        pool_connections(self._run_storage)
         self._event_log_storage = PostgresEventLogStorageCachedPartitions(
             postgres_url, should_autocreate_tables, token_provider=token_provider)
         self._schedule_storage = PostgresScheduleStorage(postgres_url, should_autocreate_tables,

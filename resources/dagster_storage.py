@@ -10,8 +10,10 @@ checks, tables and files are Dagster's, so an existing ``dagster_home`` works un
 
 A batch of events (a run's planned events, a range step's materializations or check evaluations)
 is written in one transaction per database instead of two or three per event, as multi-row
-statements holding the rows Dagster's own code writes (``dagster_event_batches``). Alembic's migration scripts, which Dagster reads again for every database it
-opens, are read once per process; the dynamic-partition list is read once per change. ``$BENCHGEN_SQLITE_SYNC`` (``off`` | ``normal``
+statements holding the rows Dagster's own code writes (``dagster_event_batches``). Alembic's
+migration scripts, which Dagster reads again for every database it opens, are read once per
+process; the dynamic-partition list is read once per change (``dagster_partitions_cache``).
+``$BENCHGEN_SQLITE_SYNC`` (``off`` | ``normal``
 | ``full``, SQLite's ``PRAGMA synchronous``; unset: SQLite's default, ``full``) applies to these
 connections. The CLIs default it to ``off`` (``instance_settings.use_cli_instance_settings``): every event is a commit,
 and an fsync per commit costs more than the event itself on a busy disk; a killed process still
@@ -49,6 +51,7 @@ from sqlalchemy.pool import QueuePool
 
 from resources.atomic import atomic_write_bytes
 from resources.dagster_event_batches import MultiRowEventBatches
+from resources.dagster_partitions_cache import CachedDynamicPartitions
 from resources.instance_settings import sqlite_synchronous
 
 # What Dagster's SQLite store_event mirrors in the index: asset, asset check and run status events.
@@ -105,13 +108,12 @@ class EngineCache:
             self._engines.clear()
 
 
-class SqliteEventLogStorageOneEngine(MultiRowEventBatches, SqliteEventLogStorage):
+class SqliteEventLogStorageOneEngine(MultiRowEventBatches, CachedDynamicPartitions, SqliteEventLogStorage):
     """Dagster's SQLite event log (a database per run plus the index shard), an engine per database."""
 
     def __init__(self, base_dir: str, inst_data: Optional[ConfigurableClassData] = None):
         self._engine_cache = EngineCache()
         self._tables_seen: set[str] = set()
-        self._partitions_cache: dict[str, tuple[str, tuple[str, ...], frozenset[str]]] = {}
         self._batch = threading.local()  # .conns: {shard: connection} of the batch this thread is writing
         super().__init__(base_dir, inst_data)
         self._db_lock = threading.RLock()  # held by a batch across its transactions, and taken again inside
@@ -166,11 +168,7 @@ class SqliteEventLogStorageOneEngine(MultiRowEventBatches, SqliteEventLogStorage
             finally:
                 del self._batch.conns
 
-    # Dynamic partitions, read once per change. Dagster re-reads the whole list on every
-    # `add_asset_metadata(partition_key=…)` (to check the key is in the run's range): 7 times per
-    # episode in a teacher range run, 0.2 s each at 100,000 partitions. Every change made through this
-    # storage (add, delete, wipe) writes a new token to a file beside the index, before its commit and
-    # after it; a reader reuses its list while the token is the one it read before querying.
+    # Dynamic partitions read once per change (dagster_partitions_cache): the token is a file beside the index.
     @property
     def _partitions_token_path(self) -> str:
         return os.path.join(self._base_dir, "dynamic_partitions.token")
@@ -182,41 +180,16 @@ class SqliteEventLogStorageOneEngine(MultiRowEventBatches, SqliteEventLogStorage
         except FileNotFoundError:
             return None
 
-    def _partitions_changed(self) -> None:
+    @contextmanager
+    def _changing_partitions(self) -> Iterator[None]:
+        # A new token before the change and after its commit: a list read in between is read again.
         atomic_write_bytes(self._partitions_token_path, uuid.uuid4().hex.encode(), durable=False)
-
-    def get_dynamic_partitions(self, partitions_def_name: str) -> Sequence[str]:
-        token = self._partitions_token()
-        cached = self._partitions_cache.get(partitions_def_name)
-        if token is not None and cached is not None and cached[0] == token:
-            return list(cached[1])
-        keys = super().get_dynamic_partitions(partitions_def_name)
-        if token is not None:  # None: no change made through this storage yet, nothing to go by
-            self._partitions_cache[partitions_def_name] = (token, tuple(keys), frozenset(keys))
-        return keys
-
-    def has_dynamic_partition(self, partitions_def_name: str, partition_key: str) -> bool:
-        # Asked ~17 times per partition of a range run; from the list read above while it is current.
-        cached = self._partitions_cache.get(partitions_def_name)
-        if cached is not None and cached[0] == self._partitions_token():
-            return partition_key in cached[2]
-        return super().has_dynamic_partition(partitions_def_name, partition_key)
-
-    def add_dynamic_partitions(self, partitions_def_name: str, partition_keys: Sequence[str]) -> None:
-        self._partitions_changed()
-        super().add_dynamic_partitions(partitions_def_name, partition_keys)
-        self._partitions_changed()
-
-    def delete_dynamic_partition(self, partitions_def_name: str, partition_key: str) -> None:
-        self._partitions_changed()
-        super().delete_dynamic_partition(partitions_def_name, partition_key)
-        self._partitions_changed()
+        yield
+        atomic_write_bytes(self._partitions_token_path, uuid.uuid4().hex.encode(), durable=False)
 
     def wipe(self) -> None:
         self._engine_cache.dispose()  # pooled connections would keep the deleted run databases alive
-        self._partitions_changed()
         super().wipe()
-        self._partitions_changed()
 
     def has_table(self, table_name: str) -> bool:
         # Asked before most partition and tag queries, with an engine of its own each time; a table

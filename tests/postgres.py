@@ -46,9 +46,23 @@ class throwaway_postgres:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def postgres_storage(port: int) -> dict:
-    """The ``storage`` block of deploy/dagster.postgres.yaml, pointed at a throwaway cluster."""
+def create_database(port: int, name: str) -> str:
+    """A new empty database ``name`` in the throwaway cluster; returns its name."""
+    import sqlalchemy
+
+    admin = sqlalchemy.create_engine(f"postgresql+psycopg2://postgres@127.0.0.1:{port}/dagster",
+                                     isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
+    finally:
+        admin.dispose()
+    return name
+
+
+def postgres_storage(port: int, db_name: str = "dagster") -> dict:
+    """The ``storage`` block of deploy/dagster.postgres.yaml, pointed at a throwaway cluster's database."""
     storage = yaml.safe_load((PROJECT_ROOT / "deploy" / "dagster.postgres.yaml").read_text())["storage"]
     storage["custom"]["config"]["postgres_db"].update(hostname="127.0.0.1", username="postgres", password="",
-                                              db_name="dagster", port=port)
+                                              db_name=db_name, port=port)
     return storage

@@ -66,3 +66,41 @@ def test_postgres_variant_opens_a_real_instance(tmp_path):
             other.add_dynamic_partitions("episodes", ["lamp_on"])  # same size again, a newer row
             assert instance.get_dynamic_partitions("episodes") == ["apple_into_bowl", "lamp_on"]
             assert instance.has_dynamic_partition("episodes", "lamp_on")
+
+
+def _add_in_child(instance, keys: list[str]) -> None:
+    for key in keys:
+        instance.add_dynamic_partitions("episodes", [key])
+        assert instance.has_dynamic_partition("episodes", key)
+
+
+@pytest.mark.skipif(not POSTGRES_BIN.is_dir(), reason="needs the PostgreSQL 15 server binaries")
+def test_postgres_storage_pools_its_connections_and_a_forked_process_opens_its_own(tmp_path):
+    """The deployed storage keeps a few connections open instead of one per statement (Dagster's default
+    outside the webserver); a process forked while the pool holds one opens its own: both go on at once
+    without crossing each other's wire, and the parent's cached partition list is read again after the
+    child's adds."""
+    import multiprocessing
+
+    from dagster import DagsterInstance
+    from sqlalchemy import event
+
+    with throwaway_postgres() as port:
+        (tmp_path / "dagster.yaml").write_text(yaml.safe_dump({"storage": postgres_storage(port)}))
+        with DagsterInstance.from_config(str(tmp_path)) as instance:
+            opened = []
+            event.listen(instance.event_log_storage._engine, "connect", lambda *_: opened.append(1))
+            instance.add_dynamic_partitions("episodes", ["apple_into_bowl"])
+            for _ in range(100):
+                assert instance.has_dynamic_partition("episodes", "apple_into_bowl")
+                assert instance.get_dynamic_partitions("episodes") == ["apple_into_bowl"]
+            assert len(opened) <= 2, len(opened)  # one per statement would be hundreds
+
+            added = [f"copy_{i}" for i in range(50)]
+            process = multiprocessing.get_context("fork").Process(target=_add_in_child, args=(instance, added))
+            process.start()
+            while process.is_alive():  # the parent's reads meanwhile, on its own connections
+                assert instance.get_dynamic_partitions("episodes")[0] == "apple_into_bowl"
+            assert process.exitcode == 0
+            assert instance.get_dynamic_partitions("episodes") == ["apple_into_bowl", *added]
+            assert instance.has_dynamic_partition("episodes", "copy_49")

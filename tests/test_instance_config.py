@@ -11,7 +11,7 @@ from dagster._core.run_coordinator import QueuedRunCoordinator
 from dagster._core.storage.runs import SqliteRunStorage
 
 from resources.paths import default_dagster_home
-from tests.postgres import POSTGRES_BIN, postgres_storage, throwaway_postgres
+from tests.postgres import POSTGRES_BIN, create_database, postgres_storage, throwaway_postgres
 
 
 def test_project_instance_config(tmp_path, monkeypatch):
@@ -367,7 +367,6 @@ def test_postgres_event_batches_write_the_rows_dagster_writes_event_by_event(tmp
     Dagster's Postgres event log stores its events one at a time, in another ours stores them as batches."""
     from itertools import groupby
 
-    import sqlalchemy
     from dagster_postgres.event_log import PostgresEventLogStorage
 
     from resources.dagster_postgres_storage import PostgresEventLogStorageCachedPartitions
@@ -376,11 +375,8 @@ def test_postgres_event_batches_write_the_rows_dagster_writes_event_by_event(tmp
         events = _checked_range_run_events(tmp_path / "home", monkeypatch, postgres_storage(port))
         assert "Exception while storing event batch" not in capfd.readouterr().err
         url = f"postgresql+psycopg2://postgres@127.0.0.1:{port}"
-        admin = sqlalchemy.create_engine(f"{url}/dagster", isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            for name in ("reference", "by_kind", "all_in_one"):
-                conn.execute(sqlalchemy.text(f"CREATE DATABASE {name}"))
-        admin.dispose()
+        for name in ("reference", "by_kind", "all_in_one"):
+            create_database(port, name)
 
         dagsters = PostgresEventLogStorage(f"{url}/reference")
         for event in events:
