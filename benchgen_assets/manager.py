@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import gc
 import math
 import multiprocessing
 import re
@@ -257,8 +256,8 @@ def generate(args: argparse.Namespace) -> int:
         if pool is None:
             warm_up()
         else:
-            preload_table_libraries()  # for the tables at the end, while the workers' parent still warms up
-            gc.freeze()  # what this process loaded stays: out of the collector's passes, and of its exit's
+            with loaded_for_life():  # what this process loaded stays: out of the collector's passes and its exit's
+                preload_table_libraries()  # for the tables at the end, while the workers' parent still warms up
         print(f"start-up done at {time.monotonic() - t0:.1f} s"
               f"{'' if pool is None else ' (the workers warm up alongside)'}", flush=True)
 

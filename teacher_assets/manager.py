@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import gc
 import math
 import multiprocessing
 import sys
@@ -195,8 +194,8 @@ def run(episodes_dir: Path, *, workers: int = 2, options: Optional[RunOptions] =
         print(f"{len(ids)} episodes from {episodes_dir}; {len(batches)} run(s) over {workers} worker(s); "
               f"DAGSTER_HOME={ensure_dagster_home()}", file=out)
 
-        preload_table_libraries()  # for the proposer dataset, while the workers' parent still warms up
-        gc.freeze()  # what this process loaded stays: out of the collector's passes, and of its exit's
+        with loaded_for_life():  # what this process loaded stays: out of the collector's passes and its exit's
+            preload_table_libraries()  # for the proposer dataset, while the workers' parent still warms up
         started = time.monotonic()
         runs: list[EpisodeRun] = []
         for batch, done, error in pool.map_unordered(min(workers, len(batches)),
